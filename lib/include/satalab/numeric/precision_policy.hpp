@@ -1,0 +1,62 @@
+#pragma once
+// A precision policy (DESIGN §3): the format inputs are stored in, the format
+// of elementwise products that are stored (features, scores, kernel weights),
+// and the format of sums (states, normalisers, dot products). A product that
+// feeds a sum directly is rounded to the accumulate format, as a tensor core
+// multiplying fp16 operands exactly into an fp32 accumulator does.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "satalab/numeric/format.hpp"
+#include "satalab/numeric/rounding.hpp"
+
+namespace satalab {
+
+// The scalar type the arithmetic is carried out in. Every format of a policy
+// must be representable in it, and it must have at least 2p+2 bits for the
+// formats it emulates by rounding after each operation.
+enum class Carrier { f32, f64, mp };
+
+struct PrecisionPolicy {
+  std::string name;
+  Format input;
+  Format compute;
+  Format accumulate;
+  Carrier carrier = Carrier::f64;
+  unsigned mp_bits = 0;  // carrier precision when carrier == mp
+};
+
+// Presets: fp64, fp32, bf16, fp16, fp16-acc32, bf16-acc32, e4m3-acc32,
+// e5m2-acc32, e4m3sat-acc32, and mp<bits> (e.g. mp256). Unknown names throw
+// InvalidArgument listing the valid ones.
+PrecisionPolicy precision_policy(std::string_view name);
+std::vector<std::string> precision_names();
+
+// Rounds carrier values into one format; a no-op when the carrier is that format.
+template <class T>
+class Rounder {
+ public:
+  Rounder(const Format& format, Carrier carrier) : format_(&format), active_(needs_rounding(format, carrier)) {}
+  T operator()(const T& x) const { return active_ ? round_to(x, *format_) : x; }
+  bool active() const { return active_; }
+  static bool needs_rounding(const Format& format, Carrier carrier) {
+    if (carrier == Carrier::f32) return format.name != "fp32";
+    if (carrier == Carrier::f64) return format.name != "fp64";
+    return !format.multiprecision;  // mp carrier is created at the policy's precision
+  }
+
+ private:
+  const Format* format_;
+  bool active_;
+};
+
+// The three rounders of a policy, for a kernel written over carrier T.
+template <class T>
+struct PolicyRounders {
+  explicit PolicyRounders(const PrecisionPolicy& p)
+      : input(p.input, p.carrier), compute(p.compute, p.carrier), accumulate(p.accumulate, p.carrier) {}
+  Rounder<T> input, compute, accumulate;
+};
+
+}  // namespace satalab

@@ -1,0 +1,17 @@
+#pragma once
+// Correct rounding (to nearest, ties to even) of a carrier value into a format,
+// in one step: never through an intermediate format (double -> float -> half
+// rounds twice and is wrong for some inputs). Overflow follows the format's
+// rule; underflow goes to subnormals (or zero when the format has none).
+#include "satalab/numeric/format.hpp"
+#include "satalab/numeric/multiprecision.hpp"
+
+namespace satalab {
+
+double round_to(double x, const Format& format);
+float round_to(float x, const Format& format);
+// Rounds an MPFR value directly (not via double), so a value just above a
+// midpoint of the target grid rounds up even when double could not hold it.
+mp_t round_to(const mp_t& x, const Format& format);
+
+}  // namespace satalab

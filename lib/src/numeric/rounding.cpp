@@ -1,0 +1,103 @@
+#include "satalab/numeric/rounding.hpp"
+
+#include <mpfr.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace satalab {
+namespace {
+
+// The scaled-integer method: with x = m·2^lead, 1 <= |m| < 2, the grid of the
+// format near x has spacing 2^qexp, qexp = max(lead, emin) - (p - 1) (below
+// 2^emin the spacing stays that of the subnormals). x·2^-qexp is computed
+// exactly (a power-of-two scaling), rounded to an integer to nearest with ties
+// to even by the current (default) rounding mode, and scaled back exactly.
+// Overflow is decided on the rounded value, so a value that rounds up past the
+// largest finite number overflows, exactly as IEEE 754 specifies.
+template <class F>
+F overflow_value(F x, const Format& format) {
+  switch (format.overflow) {
+    case OverflowRule::infinity:
+      return std::copysign(std::numeric_limits<F>::infinity(), x);
+    case OverflowRule::nan:
+      return std::numeric_limits<F>::quiet_NaN();
+    case OverflowRule::saturate:
+      return std::copysign(static_cast<F>(format.max_finite), x);
+  }
+  return x;
+}
+
+template <class F>
+F round_native(F x, const Format& format) {
+  if (std::isnan(x)) return x;
+  if (std::isinf(x)) return format.overflow == OverflowRule::infinity ? x : overflow_value(x, format);
+  if (x == 0) return x;
+  int exponent = 0;
+  std::frexp(x, &exponent);  // x = f·2^exponent, 0.5 <= |f| < 1
+  const int lead = exponent - 1;
+  const int p = format.precision_bits;
+  int qexp = (format.multiprecision ? lead : std::max(lead, format.emin)) - (p - 1);
+  if (!format.subnormals && !format.multiprecision && lead < format.emin) {
+    // No subnormals: below 2^emin only 0 and ±2^emin exist (round to nearest, tie to 0 as even).
+    const F tiny = std::ldexp(F(1), format.emin);
+    return std::fabs(x) > tiny / 2 ? std::copysign(tiny, x) : std::copysign(F(0), x);
+  }
+  const F scaled = std::ldexp(x, -qexp);
+  const F rounded = std::ldexp(std::nearbyint(scaled), qexp);
+  if (!format.multiprecision && std::fabs(rounded) > static_cast<F>(format.max_finite)) {
+    return overflow_value(x, format);
+  }
+  return rounded;
+}
+
+// True when every value of the carrier F is representable in the format.
+template <class F>
+bool contains_carrier(const Format& format) {
+  using L = std::numeric_limits<F>;
+  if (format.multiprecision) return format.precision_bits >= L::digits;
+  return format.precision_bits >= L::digits && format.emin <= L::min_exponent - 1 &&
+         format.emax >= L::max_exponent - 1 && format.subnormals;
+}
+
+}  // namespace
+
+double round_to(double x, const Format& format) {
+  if (contains_carrier<double>(format)) return x;
+  return round_native(x, format);
+}
+
+float round_to(float x, const Format& format) {
+  if (contains_carrier<float>(format)) return x;
+  return round_native(x, format);
+}
+
+mp_t round_to(const mp_t& x, const Format& format) {
+  mpfr_srcptr src = x.backend().data();
+  if (mpfr_nan_p(src)) return x;
+  if (mpfr_inf_p(src)) {
+    if (format.multiprecision || format.overflow == OverflowRule::infinity) return x;
+    if (format.overflow == OverflowRule::nan) return mp_t(std::numeric_limits<double>::quiet_NaN());
+    return mpfr_signbit(src) ? mp_t(-format.max_finite) : mp_t(format.max_finite);
+  }
+  if (mpfr_zero_p(src)) return x;
+  const long lead = static_cast<long>(mpfr_get_exp(src)) - 1;  // x = f·2^exp, 0.5 <= |f| < 1
+  const long p = format.precision_bits;
+  if (format.multiprecision && static_cast<long>(mpfr_get_prec(src)) <= p) return x;
+  const long qexp = (format.multiprecision ? lead : std::max<long>(lead, format.emin)) - (p - 1);
+  mp_t result;
+  mpfr_ptr r = result.backend().data();
+  mpfr_set_prec(r, std::max<mpfr_prec_t>(mpfr_get_prec(src), 2));
+  mpfr_mul_2si(r, src, -qexp, MPFR_RNDN);  // exact: same precision, power-of-two scaling
+  mpfr_rint(r, r, MPFR_RNDN);              // nearest integer, halfway cases to even
+  mpfr_mul_2si(r, r, qexp, MPFR_RNDN);
+  if (!format.multiprecision && mpfr_cmpabs(r, mp_t(format.max_finite).backend().data()) > 0) {
+    if (format.overflow == OverflowRule::nan) return mp_t(std::numeric_limits<double>::quiet_NaN());
+    const double sign = mpfr_signbit(src) ? -1.0 : 1.0;
+    return format.overflow == OverflowRule::infinity ? mp_t(sign * HUGE_VAL) : mp_t(sign * format.max_finite);
+  }
+  return result;
+}
+
+}  // namespace satalab
