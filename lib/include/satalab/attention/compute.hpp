@@ -1,0 +1,28 @@
+#pragma once
+// Runtime dispatch: run a method on float64 inputs under a precision policy,
+// choosing the carrier scalar (float, double or MPFR) the policy needs, and
+// return float64 outputs. Inputs are rounded once into the input format.
+#include <vector>
+
+#include "satalab/attention/options.hpp"
+#include "satalab/io/hdf5_arrays.hpp"
+#include "satalab/numeric/precision_policy.hpp"
+
+namespace satalab {
+
+struct AttentionOutput {
+  HeadArrays y;           // [heads, n_tokens, d_value], the carrier's value rounded to float64
+  std::vector<double> z;  // [heads, n_tokens] normalisers
+};
+
+// Throws InvalidArgument (shapes, P, names) or ResourceLimit (memory) before
+// allocating anything large.
+AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
+                                  const AttentionOptions& options);
+
+// Bytes the carrier needs for inputs, outputs and states of one call (the
+// number compute_attention checks against the memory limit).
+std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
+                                     const AttentionOptions& options);
+
+}  // namespace satalab

@@ -1,0 +1,111 @@
+#include "satalab/attention/compute.hpp"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+
+#include "satalab/attention/kernels.hpp"
+#include "satalab/attention/sata_state.hpp"
+#include "satalab/basis/symmetric_basis.hpp"
+#include "satalab/error.hpp"
+#include "satalab/memory.hpp"
+#include "satalab/numeric/multiprecision.hpp"
+
+namespace satalab {
+namespace {
+
+std::uint64_t carrier_bytes(const PrecisionPolicy& policy) {
+  switch (policy.carrier) {
+    case Carrier::f32: return sizeof(float);
+    case Carrier::f64: return sizeof(double);
+    case Carrier::mp: return SataState<mp_t>::bytes_per_element(policy);
+  }
+  return sizeof(double);
+}
+
+template <class T>
+HeadTensor<T> to_carrier(const HeadArrays& in, const Rounder<T>& round_input) {
+  HeadTensor<T> out(in.heads, in.n_tokens, in.dim);
+  for (std::size_t i = 0; i < in.data.size(); ++i) out.data[i] = round_input(T(in.data[i]));
+  return out;
+}
+
+template <class T>
+double to_double(const T& x) {
+  if constexpr (std::is_same_v<T, mp_t>) {
+    return x.template convert_to<double>();  // mpfr_get_d, round to nearest
+  } else {
+    return static_cast<double>(x);
+  }
+}
+
+template <class T>
+AttentionOutput compute_in(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
+                           const AttentionOptions& options) {
+  const PolicyRounders<T> round(policy);
+  const HeadTensor<T> q = to_carrier(inputs.q, round.input);
+  const HeadTensor<T> k = to_carrier(inputs.k, round.input);
+  const HeadTensor<T> v = to_carrier(inputs.v, round.input);
+  AttentionResult<T> result;
+  switch (method) {
+    case Method::exact: result = exact_attention(q, k, v, policy, options); break;
+    case Method::taylor_quadratic: result = taylor_quadratic_attention(q, k, v, policy, options); break;
+    case Method::sata: result = sata_attention(q, k, v, policy, options); break;
+  }
+  AttentionOutput out;
+  out.y.heads = result.y.heads;
+  out.y.n_tokens = result.y.n_tokens;
+  out.y.dim = result.y.dim;
+  out.y.data.resize(result.y.data.size());
+  std::transform(result.y.data.begin(), result.y.data.end(), out.y.data.begin(), to_double<T>);
+  out.z.resize(result.z.size());
+  std::transform(result.z.begin(), result.z.end(), out.z.begin(), to_double<T>);
+  return out;
+}
+
+}  // namespace
+
+std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
+                                     const AttentionOptions& options) {
+  const std::uint64_t per = carrier_bytes(policy);
+  std::uint64_t elements = inputs.q.size() + inputs.k.size() + inputs.v.size() + inputs.q.heads * inputs.q.n_tokens;
+  elements = checked_add(elements, inputs.q.heads * inputs.q.n_tokens * inputs.v.dim, "output size");
+  std::uint64_t bytes = checked_mul(elements, per, "attention working set");
+  // The float64 copy of the outputs.
+  bytes = checked_add(bytes, (inputs.q.heads * inputs.q.n_tokens * (inputs.v.dim + 1)) * sizeof(double), "outputs");
+  if (method == Method::sata) {
+    const std::uint64_t states = std::min<std::uint64_t>(inputs.q.heads, static_cast<std::uint64_t>(omp_get_max_threads()));
+    const std::uint64_t state_elements =
+        checked_mul(feature_count(inputs.q.dim, options.taylor_terms), inputs.v.dim + 1, "SATA state size");
+    bytes = checked_add(bytes, checked_mul(checked_mul(state_elements, per, "SATA state bytes"), states, "SATA states"),
+                        "attention working set");
+  }
+  return bytes;
+}
+
+AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
+                                  const AttentionOptions& options) {
+  if (options.taylor_terms < 1) {
+    throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid (must be >= 1)", options.taylor_terms));
+  }
+  if (method == Method::sata && options.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
+    throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid for sata (allowed: 1 .. {})",
+                                      options.taylor_terms, SymmetricBasis::kMaxTaylorTerms));
+  }
+  check_memory(attention_memory_bytes(method, inputs, policy, options),
+               fmt::format("{} attention at {} (heads={}, n_tokens={}, d_key={}, d_value={}, P={})", method_name(method),
+                           policy.name, inputs.q.heads, inputs.q.n_tokens, inputs.q.dim, inputs.v.dim,
+                           options.taylor_terms));
+  switch (policy.carrier) {
+    case Carrier::f32: return compute_in<float>(method, inputs, policy, options);
+    case Carrier::f64: return compute_in<double>(method, inputs, policy, options);
+    case Carrier::mp: {
+      MpPrecisionScope scope(policy.mp_bits);
+      return compute_in<mp_t>(method, inputs, policy, options);
+    }
+  }
+  return {};
+}
+
+}  // namespace satalab

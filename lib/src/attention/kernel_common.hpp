@@ -1,0 +1,46 @@
+#pragma once
+// Pieces shared by the kernels (internal): scores, the truncated exponential,
+// and accumulation, each rounding as the precision policy says.
+#include <cmath>
+#include <cstddef>
+#include <optional>
+
+#include "satalab/numeric/precision_policy.hpp"
+
+namespace satalab::detail {
+
+// s = (q·k) / c: products and the running sum in the accumulate format (a dot
+// product is a multiply-accumulate), the scaled score stored in compute.
+template <class T>
+T scaled_score(const T* q, const T* k, std::size_t d, const T& c, const PolicyRounders<T>& round) {
+  T dot = round.accumulate(q[0] * k[0]);
+  for (std::size_t t = 1; t < d; ++t) dot = round.accumulate(dot + round.accumulate(q[t] * k[t]));
+  return round.compute(dot / c);
+}
+
+// T_P(s) = Σ_{p<P} s^p / p! by Horner's rule in nested form,
+// r_P = 1, r_p = 1 + (s · r_{p+1}) / p, T_P(s) = r_1; each step in compute.
+template <class T>
+T truncated_exp(const T& s, std::size_t taylor_terms, const PolicyRounders<T>& round) {
+  T r = T(1);
+  for (std::size_t p = taylor_terms - 1; p >= 1; --p) {
+    r = round.compute(T(1) + round.compute(round.compute(s * r) / T(static_cast<double>(p))));
+  }
+  return r;
+}
+
+// num += weight · v, den += weight, in the accumulate format.
+template <class T>
+void accumulate_weighted(const T& weight, const T* v, std::size_t d_value, T* num, T& den,
+                         const PolicyRounders<T>& round) {
+  for (std::size_t t = 0; t < d_value; ++t) num[t] = round.accumulate(num[t] + round.accumulate(weight * v[t]));
+  den = round.accumulate(den + weight);
+}
+
+template <class T>
+T softmax_denominator(const std::optional<double>& given, std::size_t d_key, const PolicyRounders<T>& round) {
+  using std::sqrt;
+  return round.compute(given ? T(*given) : sqrt(T(static_cast<double>(d_key))));
+}
+
+}  // namespace satalab::detail
