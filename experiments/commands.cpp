@@ -1,5 +1,53 @@
 #include "commands.hpp"
 
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "satalab/error.hpp"
+
 namespace satalab::cli {
-int main(int, char**) { return 0; }
+
+int main(int argc, char** argv) {
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+
+  CLI::App app{
+      "satalab: how far symmetry-aware Taylor attention (SATA, Heinsen & Kozachkov 2026) lands from exact\n"
+      "softmax attention, at the precisions models run in, and what it costs.",
+      "satalab"};
+  app.set_version_flag("--version", std::string("satalab ") + SATALAB_VERSION + " (" + SATALAB_GIT_COMMIT + ")");
+  app.require_subcommand(1);
+  app.footer("Run 'satalab <subcommand> --help' for the options of each subcommand.");
+  const Runner info = add_info_command(app);
+  const Runner run = add_run_command(app, command_line);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "satalab: error: " << e.what() << " (see 'satalab --help')\n";
+    return kExitBadInput;
+  }
+  try {
+    if (app.got_subcommand("info")) return info();
+    if (app.got_subcommand("run")) return run();
+  } catch (const InvalidArgument& e) {
+    std::cerr << "satalab: error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const ResourceLimit& e) {
+    std::cerr << "satalab: error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    std::cerr << "satalab: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 1;
+}
+
 }  // namespace satalab::cli

@@ -1,0 +1,249 @@
+// `satalab run`: one method at one precision policy on one input set, against
+// a ground truth, with the four-way error decomposition of DESIGN §3.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "commands.hpp"
+#include "satalab/attention/compute.hpp"
+#include "satalab/error.hpp"
+#include "satalab/io/hdf5_arrays.hpp"
+#include "satalab/memory.hpp"
+#include "satalab/metrics/error_metrics.hpp"
+#include "satalab/numeric/precision_policy.hpp"
+#include "satalab/workload/gaussian.hpp"
+
+namespace satalab::cli {
+namespace {
+
+struct RunOptions {
+  std::string method = "sata";
+  std::size_t taylor_terms = 4;
+  std::string precision = "fp32";
+  std::string truth = "auto";
+  bool non_causal = false;
+  std::size_t chunk = 0;
+  std::string placement = "paper";
+  std::optional<double> softmax_denominator;
+  GaussianWorkload workload;
+  std::size_t d_value = 0;  // 0: equal to d_key
+  std::string input;
+  std::string save;
+  bool overwrite = false;
+  std::uint64_t memory_limit = 0;
+  std::size_t position_blocks = 16;
+};
+
+// Truth precision: fp64 is enough for policies at fp32 and below; an fp64 or
+// multiprecision policy is compared against a wider MPFR truth.
+PrecisionPolicy choose_truth(const std::string& name, const PrecisionPolicy& policy) {
+  if (name != "auto") {
+    const PrecisionPolicy truth = precision_policy(name);
+    if (truth.name != "fp64" && truth.carrier != Carrier::mp) {
+      throw InvalidArgument(fmt::format("truth precision '{}' is not allowed (allowed: fp64, mp<bits> e.g. mp256)", name));
+    }
+    return truth;
+  }
+  if (policy.carrier == Carrier::f32) return precision_policy("fp64");
+  if (policy.carrier == Carrier::f64) return precision_policy("mp128");
+  return precision_policy(fmt::format("mp{}", 2 * policy.mp_bits));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct Timed {
+  AttentionOutput output;
+  double seconds = 0;
+};
+
+Timed timed_compute(const char* label, Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
+                    const AttentionOptions& options) {
+  fmt::print(stderr, "  computing {:<34} ... ", fmt::format("{} at {}", label, policy.name));
+  const auto start = std::chrono::steady_clock::now();
+  Timed t{compute_attention(method, inputs, policy, options), 0};
+  t.seconds = seconds_since(start);
+  fmt::print(stderr, "{:.3f} s\n", t.seconds);
+  return t;
+}
+
+void print_metric_row(const std::string& label, const ErrorMetrics& m) {
+  fmt::print("  {:<42} {:>10.3e} {:>10.3e} {:>10.3e}   {:>10.3e} {:>10.3e} {:>10.3e}   {:>10.3e}\n", label,
+             m.abs_error.median, m.abs_error.p95, m.abs_error.max, m.rel_error.median, m.rel_error.p95,
+             m.rel_error.max, m.normwise_rel_error.median);
+}
+
+void print_report(const RunOptions& o, Method method, const PrecisionPolicy& policy, const PrecisionPolicy& truth,
+                  const QkvArrays& inputs, const AttentionOptions& attention, const ErrorMetrics& total,
+                  const std::optional<ErrorMetrics>& truncation, const std::optional<ErrorMetrics>& rounding,
+                  const ErrorMetrics& baseline, const NormaliserStats& normalisers, double c, double method_s,
+                  double total_s) {
+  const bool causal = attention.mask == Mask::causal;
+  fmt::print("satalab run: method={} P={} precision={} (input {}, compute {}, accumulate {}) truth=exact@{}\n",
+             method_name(method), attention.taylor_terms, policy.name, policy.input.name, policy.compute.name,
+             policy.accumulate.name, truth.name);
+  fmt::print("  {} placement={} c={:.6g}{}\n", causal ? "causal" : "non-causal", placement_name(attention.placement), c,
+             method == Method::sata && causal ? fmt::format(" chunk={}", attention.effective_chunk()) : "");
+  const std::string source = o.input.empty() ? fmt::format("gaussian scale={} seed={}", o.workload.scale, o.workload.seed)
+                                             : fmt::format("file {}", std::filesystem::path(o.input).filename().string());
+  const LogitStats logits = logit_stats(inputs, c, causal);
+  fmt::print("  inputs: {} heads={} n_tokens={} d_key={} d_value={}; logits s=q.k/c: max|s|={:.3g} std={:.3g}\n\n",
+             source, inputs.q.heads, inputs.q.n_tokens, inputs.q.dim, inputs.v.dim, logits.max_abs, logits.std);
+  fmt::print("  {:<42} {:>10} {:>10} {:>10}   {:>10} {:>10} {:>10}   {:>10}\n", "error", "abs med", "abs p95",
+             "abs max", "rel med", "rel p95", "rel max", "norm med");
+  print_metric_row(fmt::format("total       {} vs exact@{}", method_name(method), truth.name), total);
+  if (truncation) print_metric_row(fmt::format("truncation  taylor-quad@{} vs exact", truth.name), *truncation);
+  if (rounding) {
+    print_metric_row(fmt::format("rounding    {} vs taylor-quad@{}", method_name(method), truth.name), *rounding);
+  }
+  print_metric_row(fmt::format("baseline    exact@{} vs exact@{}", policy.name, truth.name), baseline);
+  fmt::print("\n  median absolute error: 10^{:.3f}   median relative error: 10^{:.3f}\n",
+             std::log10(total.abs_error.median), std::log10(total.rel_error.median));
+  fmt::print("  normalisers ({} rows): min |z| = {:.3e}, min z = {:.3e}, z <= 0: {}, non-finite z: {}\n",
+             inputs.q.heads * inputs.q.n_tokens, normalisers.min_abs, normalisers.min, normalisers.non_positive,
+             normalisers.non_finite);
+  fmt::print("  non-finite outputs: {} of {}; relative error undefined (truth = 0): {}\n", total.non_finite_outputs,
+             total.elements, total.rel_undefined);
+  fmt::print("  time: method {:.3f} s, all {:.3f} s ({} threads)\n", method_s, total_s, omp_get_max_threads());
+}
+
+int run(const RunOptions& o, const std::string& command_line) {
+  const auto start = std::chrono::steady_clock::now();
+  if (o.memory_limit) set_memory_limit_bytes(o.memory_limit);
+  const Method method = method_by_name(o.method);
+  const PrecisionPolicy policy = precision_policy(o.precision);
+  const PrecisionPolicy truth = choose_truth(o.truth, policy);
+  AttentionOptions attention;
+  attention.taylor_terms = o.taylor_terms;
+  attention.mask = o.non_causal ? Mask::none : Mask::causal;
+  attention.chunk = o.chunk;
+  attention.placement = placement_by_name(o.placement);
+  attention.softmax_denominator = o.softmax_denominator;
+  if (o.taylor_terms < 1) throw InvalidArgument(fmt::format("--taylor-terms {} is invalid (must be >= 1)", o.taylor_terms));
+  if (o.softmax_denominator && !(std::isfinite(*o.softmax_denominator) && *o.softmax_denominator > 0)) {
+    throw InvalidArgument(fmt::format("--softmax-denominator {} is invalid (must be finite and > 0)", *o.softmax_denominator));
+  }
+  if (!o.save.empty() && !o.overwrite && std::filesystem::exists(o.save)) {
+    throw InvalidArgument(fmt::format("--save '{}': file exists (use --force to replace it)", o.save));
+  }
+
+  QkvArrays inputs;
+  if (o.input.empty()) {
+    GaussianWorkload w = o.workload;
+    w.d_value = o.d_value ? o.d_value : w.d_key;
+    inputs = gaussian_inputs(w);
+  } else {
+    inputs = read_qkv(o.input);
+  }
+  // Check every computation of this run against the memory limit before any starts.
+  for (const auto& [m, p] : {std::pair{method, policy}, {Method::exact, truth}, {Method::taylor_quadratic, truth},
+                             {Method::exact, policy}}) {
+    check_memory(attention_memory_bytes(m, inputs, p, attention),
+                 fmt::format("{} at {}", method_name(m), p.name));
+  }
+  if (method == Method::sata) (void)SymmetricBasis(inputs.q.dim, attention.taylor_terms);  // P range, table size
+
+  fmt::print(stderr, "satalab run: {} heads x {} tokens\n", inputs.q.heads, inputs.q.n_tokens);
+  const Timed result = timed_compute(method_name(method).data(), method, inputs, policy, attention);
+  const Timed exact_truth = timed_compute("truth: exact", Method::exact, inputs, truth, attention);
+  const OutputShape shape{inputs.q.heads, inputs.q.n_tokens, inputs.v.dim};
+  const ErrorMetrics total = error_metrics(result.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
+  std::optional<ErrorMetrics> truncation, rounding;
+  if (method != Method::exact) {
+    const Timed oracle = timed_compute("taylor-quadratic", Method::taylor_quadratic, inputs, truth, attention);
+    truncation = error_metrics(oracle.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
+    rounding = error_metrics(result.output.y.data, oracle.output.y.data, shape, o.position_blocks);
+  }
+  ErrorMetrics baseline = total;
+  if (method != Method::exact) {
+    const Timed exact_policy = timed_compute("baseline: exact", Method::exact, inputs, policy, attention);
+    baseline = error_metrics(exact_policy.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
+  }
+  const NormaliserStats normalisers = normaliser_stats(result.output.z);
+  const double c = o.softmax_denominator.value_or(std::sqrt(static_cast<double>(inputs.q.dim)));
+  print_report(o, method, policy, truth, inputs, attention, total, truncation, rounding, baseline, normalisers, c,
+               result.seconds, seconds_since(start));
+
+  if (!o.save.empty()) {
+    const std::map<std::string, std::string> attributes{
+        {"satalab_version", SATALAB_VERSION},
+        {"git_commit", SATALAB_GIT_COMMIT},
+        {"command_line", command_line},
+        {"method", std::string(method_name(method))},
+        {"taylor_terms", std::to_string(attention.taylor_terms)},
+        {"precision", policy.name},
+        {"truth", "exact@" + truth.name},
+        {"mask", attention.mask == Mask::causal ? "causal" : "non-causal"},
+        {"chunk", std::to_string(attention.effective_chunk())},
+        {"coefficient_placement", std::string(placement_name(attention.placement))},
+        {"softmax_denominator", fmt::format("{:.17g}", c)},
+    };
+    write_run_output(o.save, result.output.y, exact_truth.output.y, result.output.z, attributes, o.overwrite);
+    fmt::print("  saved y, y_truth, z to {}\n", o.save);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_run_command(CLI::App& app, const std::string& command_line) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Run one attention method at one precision policy and print its error against exact attention at a\n"
+      "truth precision, decomposed into truncation (Taylor-quadratic vs exact, at truth precision), rounding\n"
+      "(method vs Taylor-quadratic at truth precision) and baseline (exact at the method's policy vs truth).\n"
+      "Inputs are generated (q, k ~ N(0, scale^2), v ~ N(0, 1)) or read from an HDF5 file.");
+  cmd->add_option("--method", o->method, "sata, taylor-quadratic or exact")->capture_default_str();
+  cmd->add_option("--taylor-terms,-P", o->taylor_terms, "Number of Taylor terms P (degrees 0..P-1)")
+      ->capture_default_str();
+  cmd->add_option("--precision", o->precision,
+                  "Precision policy: fp64, fp32, bf16, fp16, fp16-acc32, bf16-acc32, e4m3-acc32, e5m2-acc32,\n"
+                  "e4m3sat-acc32, or mp<bits> (e.g. mp256)")
+      ->capture_default_str();
+  cmd->add_option("--truth", o->truth,
+                  "Precision of the exact-attention truth: fp64 or mp<bits>; auto = fp64 for policies at fp32\n"
+                  "and below, mp128 for fp64, mp<2*bits> for mp<bits>")
+      ->capture_default_str();
+  auto causal_flag = std::make_shared<bool>(false);
+  auto* causal = cmd->add_flag("--causal", *causal_flag, "Causal attention (keys j <= i), the default");
+  cmd->add_flag("--non-causal", o->non_causal, "Every query attends to every key")->excludes(causal);
+  cmd->add_option("--chunk", o->chunk, "SATA causal prefill chunk size (default 64)")->check(CLI::PositiveNumber);
+  cmd->add_option("--placement", o->placement,
+                  "Where w(t)/c^p goes: paper (alpha_p on keys, counts on queries), symmetric (sqrt on both),\n"
+                  "query, key, prescaled (q/sqrt(c), k/sqrt(c), weights on queries)")
+      ->capture_default_str();
+  cmd->add_option("--softmax-denominator", o->softmax_denominator, "c in s = q.k/c (default sqrt(d_key))");
+  auto* heads = cmd->add_option("--heads", o->workload.heads, "Generated inputs: number of heads")->capture_default_str();
+  auto* n = cmd->add_option("--n-tokens", o->workload.n_tokens, "Generated inputs: tokens per head")->capture_default_str();
+  auto* dk = cmd->add_option("--d-key", o->workload.d_key, "Generated inputs: head size of q and k")->capture_default_str();
+  auto* dv = cmd->add_option("--d-value", o->d_value, "Generated inputs: head size of v (default d_key)");
+  auto* scale = cmd->add_option("--scale", o->workload.scale, "Generated inputs: standard deviation of q and k entries")
+                    ->capture_default_str();
+  auto* seed = cmd->add_option("--seed", o->workload.seed, "Generated inputs: random seed")->capture_default_str();
+  cmd->add_option("--input", o->input,
+                  "HDF5 file with datasets q, k, v of shape [heads, n_tokens, d] (float32 or float64)")
+      ->excludes(heads)
+      ->excludes(n)
+      ->excludes(dk)
+      ->excludes(dv)
+      ->excludes(scale)
+      ->excludes(seed);
+  cmd->add_option("--save", o->save, "Write y, y_truth [heads, n, d_value] and z [heads, n] (float64) to this HDF5 file");
+  cmd->add_flag("--force", o->overwrite, "Replace the --save file if it exists");
+  cmd->add_option("--memory-limit", o->memory_limit,
+                  "Refuse work needing more memory than this (bytes; suffixes KB, MB, GB accepted; default 80% of RAM)")
+      ->transform(CLI::AsSizeValue(false));
+  cmd->add_option("--position-blocks", o->position_blocks, "Blocks of token positions for per-position summaries")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  return [o, causal_flag, command_line]() { return run(*o, command_line); };
+}
+
+}  // namespace satalab::cli
