@@ -1,0 +1,166 @@
+// The `satalab` binary end to end: outputs of info and run, and every class of
+// bad input exits 2 with one line naming the bad value, writing nothing.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+
+#include "satalab/io/hdf5_arrays.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Result run_satalab(const std::string& arguments) {
+  const std::string command = std::string(SATALAB_BINARY) + " " + arguments + " 2>&1";
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return r;
+  char buffer[4096];
+  while (fgets(buffer, sizeof buffer, pipe)) r.output += buffer;
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::size_t line_count(const std::string& s) {
+  std::size_t lines = 0;
+  for (char c : s) lines += c == '\n';
+  return lines;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("satalab-cli-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  // Bad input: exit 2, a single line that contains `needle`, and no file at `save`.
+  void expect_bad_input(const std::string& arguments, const std::string& needle) {
+    const std::string save = path("out.h5");
+    const Result r = run_satalab(arguments + " --save " + save);
+    EXPECT_EQ(r.exit_code, 2) << arguments << "\n" << r.output;
+    EXPECT_EQ(line_count(r.output), 1u) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.output;
+    EXPECT_FALSE(fs::exists(save)) << arguments;
+  }
+
+  satalab::QkvArrays small_inputs(std::size_t n_q = 6, std::size_t n_v = 6) {
+    satalab::QkvArrays qkv;
+    auto fill = [](satalab::HeadArrays& a, std::size_t n, std::size_t d) {
+      a.heads = 2;
+      a.n_tokens = n;
+      a.dim = d;
+      a.data.resize(a.size());
+      for (std::size_t i = 0; i < a.data.size(); ++i) a.data[i] = std::sin(0.37 * static_cast<double>(i + 1));
+    };
+    fill(qkv.q, n_q, 4);
+    fill(qkv.k, n_q, 4);
+    fill(qkv.v, n_v, 3);
+    return qkv;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(CliTest, InfoPrintsThePaperStateSizeAndFlopsForHeadSize64) {
+  const Result r = run_satalab("info --d-key 64 --taylor-terms 4");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("3113825"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("12738308"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, HelpExitsZeroAndDescribesEveryRunOption) {
+  const Result r = run_satalab("run --help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* option : {"--method", "--taylor-terms", "--precision", "--truth", "--non-causal", "--chunk",
+                             "--placement", "--input", "--save", "--memory-limit"}) {
+    EXPECT_NE(r.output.find(option), std::string::npos) << option;
+  }
+}
+
+TEST_F(CliTest, RunPrintsDecompositionAndSavesReadableOutputs) {
+  const std::string save = path("run.h5");
+  const Result r = run_satalab("run --method sata --taylor-terms 3 --precision fp32 --heads 2 --n-tokens 40 --d-key 4 "
+                               "--seed 3 --save " + save);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* row : {"total", "truncation", "rounding", "baseline", "normalisers", "median relative error"}) {
+    EXPECT_NE(r.output.find(row), std::string::npos) << row;
+  }
+  EXPECT_TRUE(fs::exists(save));
+  // Refuses to overwrite without --force and leaves the file as it was.
+  const auto size_before = fs::file_size(save);
+  const Result again = run_satalab("run --precision fp32 --heads 2 --n-tokens 40 --d-key 4 --save " + save);
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_NE(again.output.find("--force"), std::string::npos);
+  EXPECT_EQ(fs::file_size(save), size_before);
+  EXPECT_EQ(run_satalab("run --precision fp32 --heads 2 --n-tokens 40 --d-key 4 --force --save " + save).exit_code, 0);
+}
+
+TEST_F(CliTest, RunReadsInputFile) {
+  const std::string input = path("in.h5");
+  satalab::write_qkv(input, small_inputs(), false);
+  const Result r = run_satalab("run --method exact --precision bf16 --input " + input);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("heads=2 n_tokens=6 d_key=4 d_value=3"), std::string::npos) << r.output;
+}
+
+TEST_F(CliTest, UnknownPrecisionExitsTwoListingValidNames) {
+  expect_bad_input("run --precision fp17", "fp16-acc32");
+}
+TEST_F(CliTest, UnknownMethodExitsTwo) { expect_bad_input("run --method softmax", "softmax"); }
+TEST_F(CliTest, UnknownPlacementExitsTwo) { expect_bad_input("run --placement middle", "middle"); }
+TEST_F(CliTest, BadTruthPrecisionExitsTwo) { expect_bad_input("run --truth fp16", "fp16"); }
+TEST_F(CliTest, ZeroTaylorTermsExitsTwo) { expect_bad_input("run --taylor-terms 0", "taylor"); }
+TEST_F(CliTest, ZeroHeadSizeExitsTwo) { expect_bad_input("run --d-key 0", "d_key"); }
+TEST_F(CliTest, NegativeScaleExitsTwo) { expect_bad_input("run --scale -1", "scale"); }
+TEST_F(CliTest, UnknownOptionExitsTwo) { expect_bad_input("run --frobnicate 3", "frobnicate"); }
+
+TEST_F(CliTest, StateLargerThanMemoryLimitExitsTwoWithBytes) {
+  // d_key = 64, P = 8: C(71, 7) ~ 1.1e9 features; the state cannot fit 24 GiB.
+  expect_bad_input("run --method sata --d-key 64 --taylor-terms 8 --n-tokens 8", "bytes");
+  expect_bad_input("run --method sata --d-key 16 --taylor-terms 4 --n-tokens 8 --memory-limit 1000", "bytes");
+}
+
+TEST_F(CliTest, MissingInputFileExitsTwo) { expect_bad_input("run --input " + path("absent.h5"), "absent.h5"); }
+
+TEST_F(CliTest, MismatchedShapesInInputFileExitTwo) {
+  const std::string input = path("bad.h5");
+  satalab::write_qkv(input, small_inputs(6, 7), false);
+  expect_bad_input("run --input " + input, "'v'");
+}
+
+TEST_F(CliTest, NanInInputFileExitsTwo) {
+  const std::string input = path("nan.h5");
+  auto qkv = small_inputs();
+  qkv.k.data[5] = std::numeric_limits<double>::quiet_NaN();
+  satalab::write_qkv(input, qkv, false);
+  expect_bad_input("run --input " + input, "NaN");
+}
+
+TEST_F(CliTest, MissingDatasetExitsTwo) {
+  const std::string input = path("missing.h5");
+  {
+    // An HDF5 file that holds something else: write a run output (y, y_truth, z).
+    satalab::HeadArrays y{1, 2, 2, {1, 2, 3, 4}};
+    satalab::write_run_output(input, y, y, std::vector<double>{1, 1}, {}, false);
+  }
+  expect_bad_input("run --input " + input, "'q'");
+}
+
+}  // namespace
