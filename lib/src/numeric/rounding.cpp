@@ -85,6 +85,20 @@ mp_t round_to(const mp_t& x, const Format& format) {
   const long lead = static_cast<long>(mpfr_get_exp(src)) - 1;  // x = f·2^exp, 0.5 <= |f| < 1
   const long p = format.precision_bits;
   if (format.multiprecision && static_cast<long>(mpfr_get_prec(src)) <= p) return x;
+  if (!format.subnormals && !format.multiprecision && lead < format.emin) {
+    // No subnormals: below 2^emin only 0 and ±2^emin exist (round to nearest, tie to 0 as even),
+    // exactly as in round_native.
+    mp_t half_tiny, result;
+    mpfr_set_si_2exp(half_tiny.backend().data(), 1, format.emin - 1, MPFR_RNDN);
+    mpfr_ptr r = result.backend().data();
+    const int sign = mpfr_signbit(src) ? -1 : 1;
+    if (mpfr_cmpabs(src, half_tiny.backend().data()) > 0) {
+      mpfr_set_si_2exp(r, sign, format.emin, MPFR_RNDN);
+    } else {
+      mpfr_set_zero(r, sign);
+    }
+    return result;
+  }
   const long qexp = (format.multiprecision ? lead : std::max<long>(lead, format.emin)) - (p - 1);
   mp_t result;
   mpfr_ptr r = result.backend().data();
