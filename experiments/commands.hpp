@@ -5,6 +5,8 @@
 #include <functional>
 #include <string>
 
+#include "satalab/numeric/precision_policy.hpp"
+
 namespace satalab::cli {
 
 // Exit codes: 0 success, 2 bad input or a request that will not fit (one line
@@ -15,6 +17,11 @@ using Runner = std::function<int()>;
 
 Runner add_info_command(CLI::App& app);
 Runner add_run_command(CLI::App& app, const std::string& command_line);
+Runner add_sweep_command(CLI::App& app, const std::string& command_line);
+
+// The truth precision for a policy: `name` is "auto", "fp64" or "mp<bits>".
+// auto: fp64 for policies at fp32 and below, mp128 for fp64, mp<2*bits> for mp<bits>.
+PrecisionPolicy choose_truth(const std::string& name, const PrecisionPolicy& policy);
 
 int main(int argc, char** argv);
 

@@ -39,21 +39,6 @@ struct RunOptions {
   std::size_t position_blocks = 16;
 };
 
-// Truth precision: fp64 is enough for policies at fp32 and below; an fp64 or
-// multiprecision policy is compared against a wider MPFR truth.
-PrecisionPolicy choose_truth(const std::string& name, const PrecisionPolicy& policy) {
-  if (name != "auto") {
-    const PrecisionPolicy truth = precision_policy(name);
-    if (truth.name != "fp64" && truth.carrier != Carrier::mp) {
-      throw InvalidArgument(fmt::format("truth precision '{}' is not allowed (allowed: fp64, mp<bits> e.g. mp256)", name));
-    }
-    return truth;
-  }
-  if (policy.carrier == Carrier::f32) return precision_policy("fp64");
-  if (policy.carrier == Carrier::f64) return precision_policy("mp128");
-  return precision_policy(fmt::format("mp{}", 2 * policy.mp_bits));
-}
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -191,6 +176,21 @@ int run(const RunOptions& o, const std::string& command_line) {
 }
 
 }  // namespace
+
+// Truth precision: fp64 is enough for policies at fp32 and below; an fp64 or
+// multiprecision policy is compared against a wider MPFR truth.
+PrecisionPolicy choose_truth(const std::string& name, const PrecisionPolicy& policy) {
+  if (name != "auto") {
+    const PrecisionPolicy truth = precision_policy(name);
+    if (truth.name != "fp64" && truth.carrier != Carrier::mp) {
+      throw InvalidArgument(fmt::format("truth precision '{}' is not allowed (allowed: fp64, mp<bits> e.g. mp256)", name));
+    }
+    return truth;
+  }
+  if (policy.carrier == Carrier::f32) return precision_policy("fp64");
+  if (policy.carrier == Carrier::f64) return precision_policy("mp128");
+  return precision_policy(fmt::format("mp{}", 2 * policy.mp_bits));
+}
 
 Runner add_run_command(CLI::App& app, const std::string& command_line) {
   auto o = std::make_shared<RunOptions>();

@@ -37,8 +37,9 @@ std::vector<std::string> precision_names();
 template <class T>
 class Rounder {
  public:
-  Rounder(const Format& format, Carrier carrier) : format_(&format), active_(needs_rounding(format, carrier)) {}
-  T operator()(const T& x) const { return active_ ? round_to(x, *format_) : x; }
+  // Keeps its own copy of the format, so temporaries are safe to pass.
+  Rounder(const Format& format, Carrier carrier) : format_(format), active_(needs_rounding(format, carrier)) {}
+  T operator()(const T& x) const { return active_ ? round_to(x, format_) : x; }
   bool active() const { return active_; }
   static bool needs_rounding(const Format& format, Carrier carrier) {
     if (carrier == Carrier::f32) return format.name != "fp32";
@@ -47,7 +48,7 @@ class Rounder {
   }
 
  private:
-  const Format* format_;
+  Format format_;
   bool active_;
 };
 

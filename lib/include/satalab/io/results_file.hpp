@@ -1,0 +1,126 @@
+#pragma once
+// Sweep results (DESIGN §5; schema in docs/results-schema.md): one HDF5 file per
+// sweep with root attributes, the compound table /points (one row per
+// completed point) and per-point arrays indexed by the row.
+//
+// Crash safety: HDF5 1.10 has no journaling, so finished points are first
+// appended to a journal next to the file (OUT.h5.journal: length-prefixed,
+// checksummed binary records, fsync'd after each) and the HDF5 file is
+// (re)written from all finished points under a temporary name and renamed
+// into place. A kill -9 at any moment leaves the last complete HDF5 file and a
+// journal whose possibly torn last record is ignored; reopening with resume
+// rebuilds the file from both, bit for bit.
+#include <array>
+#include <limits>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "satalab/metrics/error_metrics.hpp"
+
+namespace satalab {
+
+inline constexpr int kResultsSchemaVersion = 1;
+// Per-position summaries have this many blocks of token positions (fewer when n_tokens is smaller).
+inline constexpr std::size_t kPositionBlocks = 16;
+
+// The parameters of one point: every key of a sweep file after expansion.
+struct PointParams {
+  std::uint64_t point_id = 0;  // index in the expanded grid (stable for a given config)
+  std::string method = "sata";
+  std::uint32_t taylor_terms = 4;
+  std::uint32_t d_key = 8, d_value = 8, heads = 1;
+  std::uint64_t n_tokens = 1024;
+  double scale = 1.0;
+  std::string precision = "fp32";
+  std::string truth = "auto";  // resolved truth precision is recorded in PointResult::truth_used
+  bool causal = true;
+  std::uint32_t chunk = 0;  // 0: default
+  std::string placement = "paper";
+  std::string workload = "gaussian";  // gaussian, heavy-tailed, needle, file
+  double dof = 3.0;                   // heavy-tailed: Student-t degrees of freedom
+  double needle_logit = 8.0;          // needle: logit of the aligned key
+  std::string input_file;             // file workload
+  std::uint64_t seed = 1;
+  double softmax_denominator = 0;     // 0: sqrt(d_key)
+};
+
+// What a point measured. Unmeasured numbers are NaN (e.g. truncation for exact).
+struct PointResult {
+  std::string status = "ok";  // "ok", or "failed: <one-line reason>"
+  std::string truth_used;     // e.g. "fp64", "mp128"
+  ErrorMetrics total;                     // method vs exact at truth precision
+  std::optional<ErrorMetrics> truncation;  // taylor-quadratic@truth vs exact@truth
+  std::optional<ErrorMetrics> rounding;    // method vs taylor-quadratic@truth
+  std::optional<ErrorMetrics> baseline;    // exact@policy vs exact@truth
+  NormaliserStats normalisers;
+  double logit_max_abs = 0, logit_std = 0;
+  double needle_hit_rate = std::numeric_limits<double>::quiet_NaN();  // needle workload only
+  std::uint64_t state_elements = 0, flops_per_token = 0, kv_cache_elements = 0;
+  double wall_s = 0;        // this point's method + metrics
+  double truth_wall_s = 0;  // truth computation (0 when reused from another point)
+  // Raw outputs, only with --save-outputs (float64 [heads, n, d_value] and [heads, n]).
+  std::vector<double> y, y_truth, z;
+};
+
+struct PointRecord {
+  PointParams params;
+  PointResult result;
+};
+
+// Root attributes of a results file.
+struct SweepMetadata {
+  std::string satalab_version, git_commit, command_line, config_text, start_time;
+  std::uint64_t total_points = 0;
+};
+
+enum class OpenMode {
+  create,     // refuse (InvalidArgument) if OUT.h5 or its journal exists
+  overwrite,  // --force: discard an existing file and journal
+  resume,     // --resume: keep finished points (from the file and the journal)
+};
+
+class ResultsFile {
+ public:
+  // Opens for writing. resume: the existing config text must equal
+  // metadata.config_text (else InvalidArgument naming the file).
+  ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode);
+  ~ResultsFile();  // writes the HDF5 file if points were added since the last write
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  // point_ids already finished (after resume).
+  const std::set<std::uint64_t>& finished() const { return finished_; }
+  // Journals the record durably (fsync) before returning; rewrites the HDF5
+  // file when at least `rewrite_interval_s` seconds passed since the last write.
+  void add(const PointRecord& record);
+  // Writes the HDF5 file from all records (rows ordered by point_id) and removes the journal.
+  void finish();
+
+  double rewrite_interval_s = 10.0;
+
+ private:
+  void write_hdf5();
+  std::string path_;
+  SweepMetadata metadata_;
+  std::vector<PointRecord> records_;
+  std::set<std::uint64_t> finished_;
+  int journal_fd_ = -1;
+  double last_write_ = 0;
+  bool dirty_ = false;
+};
+
+// Reads a results file back (for tests, merge and the Python-free checks):
+// metadata and the records (raw outputs included when saved). Throws
+// InvalidArgument naming a missing dataset or a wrong schema version.
+struct ResultsContents {
+  SweepMetadata metadata;
+  int schema_version = 0;
+  std::vector<PointRecord> records;
+};
+ResultsContents read_results(const std::string& path);
+
+}  // namespace satalab
