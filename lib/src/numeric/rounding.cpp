@@ -3,6 +3,8 @@
 #include <mpfr.h>
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 
@@ -68,9 +70,32 @@ double round_to(double x, const Format& format) {
   return round_native(x, format);
 }
 
+// Fast path for the common case, a normal float rounded onto a grid no finer
+// than its own: round to nearest even on the low `drop` bits of the encoding.
+// The IEEE encoding is monotone in the magnitude, so a carry out of the
+// significand correctly increments the exponent. Everything else (zeros,
+// subnormal floats, NaN/Inf, results below the format's subnormal grid)
+// takes the generic path above.
 float round_to(float x, const Format& format) {
   if (contains_carrier<float>(format)) return x;
-  return round_native(x, format);
+  const std::uint32_t bits = std::bit_cast<std::uint32_t>(x);
+  const int biased = static_cast<int>((bits >> 23) & 0xffu);
+  if (biased == 0 || biased == 0xff || format.multiprecision || !format.subnormals) return round_native(x, format);
+  const int lead = biased - 127;
+  const int qexp = std::max(lead, format.emin) - (format.precision_bits - 1);
+  const int drop = qexp - (lead - 23);  // low bits of the significand below the target grid
+  if (drop <= 0) return x;
+  // At drop = 23 the last kept bit would be the implicit one (always odd), not an encoding bit.
+  if (drop > 22) return round_native(x, format);
+  const std::uint32_t sign = bits & 0x80000000u;
+  std::uint32_t magnitude = bits & 0x7fffffffu;
+  const std::uint32_t mask = (1u << drop) - 1u, half = 1u << (drop - 1);
+  const std::uint32_t remainder = magnitude & mask;
+  magnitude &= ~mask;
+  if (remainder > half || (remainder == half && ((magnitude >> drop) & 1u))) magnitude += 1u << drop;
+  const float rounded = std::bit_cast<float>(sign | magnitude);
+  if (std::fabs(rounded) > static_cast<float>(format.max_finite)) return overflow_value(x, format);
+  return rounded;
 }
 
 mp_t round_to(const mp_t& x, const Format& format) {
