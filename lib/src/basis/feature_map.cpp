@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
 
 #include "satalab/error.hpp"
 #include "satalab/numeric/multiprecision.hpp"
@@ -40,19 +41,24 @@ FeatureCoefficients<T> feature_coefficients(const SymmetricBasis& basis, const T
   FeatureCoefficients<T> out;
   out.query.assign(total, T(1));
   out.key.assign(total, T(1));
-  T c_power = T(1);      // c^p
-  T p_factorial = T(1);  // p!
+  T c_power = T(1);                    // c^p
+  std::uint64_t exact_p_factorial = 1;  // p! exactly: p <= 20 (kMaxTaylorTerms) fits 64 bits
   for (std::size_t p = 0; p < basis.taylor_terms(); ++p) {
     if (p > 0) {
       c_power *= c;
-      p_factorial *= T(static_cast<double>(p));
+      exact_p_factorial *= p;
     }
+    // Integers enter the carrier once, correctly rounded, instead of as a
+    // product of rounded factors (p! is not exact in float from p = 14 on).
+    const T p_factorial = T(static_cast<unsigned long long>(exact_p_factorial));
     for (std::size_t f = basis.offset(p); f < basis.offset(p + 1); ++f) {
-      const T denominator = T(static_cast<unsigned long long>(basis.count_factorial_product(f)));
+      const std::uint64_t count_factorials = basis.count_factorial_product(f);  // Π c_j!, divides p!
+      const T denominator = T(static_cast<unsigned long long>(count_factorials));
       const T weight = T(1) / denominator;                                           // w(t)
       switch (placement) {
         case CoefficientPlacement::paper:
-          out.query[f] = round(p_factorial / denominator);  // the multinomial count C_p(t)
+          // The multinomial count C_p(t) = p!/Π c_j!, an integer, computed exactly.
+          out.query[f] = round(T(static_cast<unsigned long long>(exact_p_factorial / count_factorials)));
           out.key[f] = round(T(1) / (p_factorial * c_power));
           break;
         case CoefficientPlacement::symmetric:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
@@ -28,15 +29,23 @@ std::uint64_t binomial(std::uint64_t n, std::uint64_t k) {
 
 std::uint64_t symmetric_basis_size(std::uint64_t d, std::uint64_t degree) {
   if (degree == 0) return 1;
-  return binomial(d + degree - 1, degree);
+  if (d == 0) return 0;
+  // d + degree - 1 must not wrap around to a small binomial.
+  return binomial(checked_add(d - 1, degree, "symmetric basis size"), degree);
 }
 
 std::uint64_t feature_count(std::uint64_t d, std::uint64_t taylor_terms) {
-  return binomial(d + taylor_terms - 1, taylor_terms - 1);
+  if (taylor_terms == 0) return 0;
+  if (d == 0) return 1;  // only the degree-0 feature
+  return binomial(checked_add(d, taylor_terms - 1, "feature count"), taylor_terms - 1);
 }
 
 SymmetricBasis::SymmetricBasis(std::size_t d, std::size_t taylor_terms) : d_(d), taylor_terms_(taylor_terms) {
   if (d < 1) throw InvalidArgument(fmt::format("d_key = {} is invalid (must be >= 1)", d));
+  // Indices are stored in 32 bits (last_); a larger d would be truncated.
+  if (d > UINT32_MAX) {
+    throw InvalidArgument(fmt::format("d_key = {} is invalid for the symmetric basis (allowed: 1 .. {})", d, UINT32_MAX));
+  }
   if (taylor_terms < 1 || taylor_terms > kMaxTaylorTerms) {
     throw InvalidArgument(
         fmt::format("taylor_terms P = {} is invalid for SATA (allowed: 1 .. {})", taylor_terms, kMaxTaylorTerms));
@@ -46,6 +55,12 @@ SymmetricBasis::SymmetricBasis(std::size_t d, std::size_t taylor_terms) : d_(d),
                fmt::format("symmetric basis tables for d_key={}, P={} ({} features)", d, taylor_terms, total));
   offsets_.assign(taylor_terms + 1, 0);
   for (std::size_t p = 0; p < taylor_terms; ++p) offsets_[p + 1] = offsets_[p] + symmetric_basis_size(d, p);
+  // Σ_p m_p = C(d+P-1, P-1); the tables below are filled through offsets_, so
+  // a disagreement would write out of bounds.
+  if (offsets_.back() != total) {
+    throw std::logic_error(fmt::format("symmetric basis: degree sizes sum to {}, expected {} features",
+                                       offsets_.back(), total));
+  }
   last_.resize(total);
   last_run_.resize(total);
   count_factorial_.resize(total);
