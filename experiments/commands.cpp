@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   app.footer("Run 'satalab <subcommand> --help' for the options of each subcommand.");
   const Runner info = add_info_command(app);
   const Runner run = add_run_command(app, command_line);
+  const Runner sweep = add_sweep_command(app, command_line);
 
   try {
     app.parse(argc, argv);
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("info")) return info();
     if (app.got_subcommand("run")) return run();
+    if (app.got_subcommand("sweep")) return sweep();
   } catch (const InvalidArgument& e) {
     std::cerr << "satalab: error: " << e.what() << "\n";
     return kExitBadInput;

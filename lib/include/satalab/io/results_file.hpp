@@ -83,21 +83,36 @@ enum class OpenMode {
   resume,     // --resume: keep finished points (from the file and the journal)
 };
 
+// One writer per file: the journal is flock'ed while open, and a second
+// ResultsFile on the same path is refused (InvalidArgument "in use"). Not
+// thread-safe; call add() from one thread.
 class ResultsFile {
  public:
   // Opens for writing. resume: the existing config text must equal
   // metadata.config_text (else InvalidArgument naming the file).
   ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode);
-  ~ResultsFile();  // writes the HDF5 file if points were added since the last write
+  // Writes the HDF5 file if points were added since the last write (errors
+  // are printed to stderr, not thrown: the journal keeps the points); keeps
+  // the journal unless it holds no point.
+  ~ResultsFile();
   ResultsFile(const ResultsFile&) = delete;
   ResultsFile& operator=(const ResultsFile&) = delete;
 
   // point_ids already finished (after resume).
   const std::set<std::uint64_t>& finished() const { return finished_; }
   // Journals the record durably (fsync) before returning; rewrites the HDF5
-  // file when at least `rewrite_interval_s` seconds passed since the last write.
+  // file when at least `rewrite_interval_s` seconds passed since the last write
+  // (the first add() of this object always writes). Throws InvalidArgument,
+  // journaling nothing, for a point_id already finished, a string with a NUL
+  // byte, more than kPositionBlocks position blocks, or raw outputs whose size
+  // disagrees with heads * n_tokens (* d_value). Disk full: a failed journal
+  // append throws InvalidArgument with the journal as it was (point not
+  // recorded); a failed HDF5 rewrite throws InvalidArgument after the point
+  // was journaled, with the previous HDF5 file still in place.
   void add(const PointRecord& record);
-  // Writes the HDF5 file from all records (rows ordered by point_id) and removes the journal.
+  // Writes the HDF5 file from all records (rows ordered by point_id) if
+  // anything changed since the last write, then removes the journal. Later
+  // add() calls throw.
   void finish();
 
   double rewrite_interval_s = 10.0;
@@ -108,7 +123,9 @@ class ResultsFile {
   SweepMetadata metadata_;
   std::vector<PointRecord> records_;
   std::set<std::uint64_t> finished_;
-  int journal_fd_ = -1;
+  int journal_fd_ = -1;             // open and flock'ed (one writer per file) until finish()
+  std::uint64_t journal_size_ = 0;  // bytes of intact records; a failed append is truncated back to it
+  std::uint64_t journal_points_start_ = 0;  // bytes of the journal's header record
   double last_write_ = 0;
   bool dirty_ = false;
 };

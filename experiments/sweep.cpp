@@ -1,0 +1,359 @@
+// `satalab sweep`: run a grid of points from a TOML sweep file and keep every
+// result in one crash-safe HDF5 file (lib/io/results_file.hpp). Points that
+// share inputs share one truth computation.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <tuple>
+
+#include "commands.hpp"
+#include "satalab/attention/compute.hpp"
+#include "satalab/basis/symmetric_basis.hpp"
+#include "satalab/cost/cost.hpp"
+#include "satalab/error.hpp"
+#include "satalab/io/hdf5_arrays.hpp"
+#include "satalab/io/results_file.hpp"
+#include "satalab/memory.hpp"
+#include "satalab/metrics/error_metrics.hpp"
+#include "satalab/workload/gaussian.hpp"
+#include "satalab/workload/heavy_tailed.hpp"
+#include "satalab/workload/needle.hpp"
+#include "sweep_config.hpp"
+
+namespace satalab::cli {
+
+extern const char* const kResultsSchemaText;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_interrupt(int) { g_interrupted.store(true); }
+
+struct SweepOptions {
+  std::string config;
+  std::string out;
+  std::vector<std::string> overrides;
+  bool resume = false, force = false, dry_run = false, save_outputs = false, help_schema = false;
+  int jobs = 0;
+  std::uint64_t memory_limit = 0;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string duration_text(double s) {
+  if (!std::isfinite(s)) return "?";
+  if (s < 60) return fmt::format("{:.0f}s", s);
+  if (s < 3600) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+  return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::fmod(s / 60, 60));
+}
+
+std::string point_label(const PointParams& p) {
+  return fmt::format("#{} {} P={} d={} H={} n={} scale={} {} {}", p.point_id, p.method, p.taylor_terms, p.d_key,
+                     p.heads, p.n_tokens, p.scale, p.precision, p.workload);
+}
+
+AttentionOptions attention_options(const PointParams& p) {
+  AttentionOptions o;
+  o.taylor_terms = p.taylor_terms;
+  o.mask = p.causal ? Mask::causal : Mask::none;
+  o.chunk = p.chunk;
+  o.placement = placement_by_name(p.placement);
+  if (p.softmax_denominator > 0) o.softmax_denominator = p.softmax_denominator;
+  return o;
+}
+
+double softmax_denominator(const PointParams& p) {
+  return p.softmax_denominator > 0 ? p.softmax_denominator : std::sqrt(static_cast<double>(p.d_key));
+}
+
+// Everything that determines a point's inputs and its exact truth.
+using InputKey = std::tuple<std::string, std::uint64_t, std::uint32_t, std::uint64_t, std::uint32_t, std::uint32_t,
+                            double, double, double, std::string, bool, double, std::string>;
+InputKey input_key(const PointParams& p, const std::string& truth) {
+  return {p.workload, p.seed,  p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.dof, p.needle_logit,
+          p.input_file, p.causal, softmax_denominator(p), truth};
+}
+
+struct Inputs {
+  QkvArrays qkv;
+  std::optional<NeedleInputs> needle;
+};
+
+Inputs make_inputs(const PointParams& p) {
+  GaussianWorkload w{p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.seed};
+  Inputs in;
+  if (p.workload == "gaussian") {
+    in.qkv = gaussian_inputs(w);
+  } else if (p.workload == "heavy-tailed") {
+    in.qkv = heavy_tailed_inputs(w, p.dof);
+  } else if (p.workload == "needle") {
+    in.needle = needle_inputs(w, p.needle_logit, softmax_denominator(p));
+    in.qkv = in.needle->qkv;
+  } else if (p.workload == "file") {
+    in.qkv = read_qkv(p.input_file);
+  } else {
+    throw InvalidArgument(fmt::format("point {}: unknown workload '{}'", p.point_id, p.workload));
+  }
+  return in;
+}
+
+// Working memory of a point: the largest of its computations plus the inputs
+// and the truth it holds meanwhile (conservative).
+std::uint64_t point_memory_bytes(const PointParams& p) {
+  const PrecisionPolicy policy = precision_policy(p.precision);
+  const PrecisionPolicy truth = choose_truth(p.truth, policy);
+  QkvArrays shape_only;  // sizes only: attention_memory_bytes reads the dims
+  shape_only.q = {p.heads, p.n_tokens, p.d_key, {}};
+  shape_only.k = shape_only.q;
+  shape_only.v = {p.heads, p.n_tokens, p.d_value, {}};
+  const AttentionOptions o = attention_options(p);
+  const Method method = method_by_name(p.method);
+  std::uint64_t largest = 0;
+  for (const auto& [m, pol] : {std::pair{method, policy}, {Method::exact, truth}, {Method::taylor_quadratic, truth},
+                               {Method::exact, policy}}) {
+    largest = std::max(largest, attention_memory_bytes(m, shape_only, pol, o));
+  }
+  const std::uint64_t rows = checked_mul(p.heads, p.n_tokens, "point size");
+  const std::uint64_t held = checked_mul(rows, (2 * p.d_key + p.d_value) + 4 * (p.d_value + 1), "point size") * 8;
+  return checked_add(largest, held, "point memory");
+}
+
+// A rough time model for --dry-run and the ETA before the first points finish:
+// pair work of the O(n^2) computations plus SATA's state work, at a nominal
+// rate per carrier.
+double point_seconds_estimate(const PointParams& p) {
+  const double n = static_cast<double>(p.n_tokens), h = p.heads;
+  const double pairs = p.causal ? 0.5 * n * (n + 1) : n * n;
+  const double pair_flops = pairs * h * (2.0 * p.d_key + 2.0 * p.d_value + 20);
+  double flops = 3 * pair_flops;  // truth, taylor-quadratic at truth, baseline at policy
+  if (p.method == "sata") {
+    const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
+    flops += static_cast<double>(cost.flops_per_token) * n * h;
+  }
+  const PrecisionPolicy policy = precision_policy(p.precision);
+  const double rate = policy.carrier == Carrier::mp ? 2e7 : (policy.compute.name == "fp32" || policy.compute.name == "fp64" ? 1e9 : 2e8);
+  return flops / rate;
+}
+
+void print_summary(const std::vector<PointRecord>& records) {
+  fmt::print("\n{:>6} {:<16} {:>3} {:>5} {:>5} {:>8} {:>6} {:<12} {:>10} {:>10} {:>10} {:>6} {:>8}  {}\n", "point",
+             "method", "P", "d_key", "heads", "n_tokens", "scale", "precision", "abs med", "rel med", "abs max",
+             "z<=0", "wall s", "status");
+  for (const auto& rec : records) {
+    const auto& p = rec.params;
+    const auto& r = rec.result;
+    fmt::print("{:>6} {:<16} {:>3} {:>5} {:>5} {:>8} {:>6} {:<12} {:>10.3e} {:>10.3e} {:>10.3e} {:>6} {:>8.2f}  {}\n",
+               p.point_id, p.method, p.taylor_terms, p.d_key, p.heads, p.n_tokens, p.scale, p.precision,
+               r.total.abs_error.median, r.total.rel_error.median, r.total.abs_error.max,
+               r.normalisers.non_positive, r.wall_s, r.status);
+  }
+}
+
+int run_sweep(const SweepOptions& o, const std::string& command_line) {
+  if (o.help_schema) {
+    std::cout << kResultsSchemaText;
+    return 0;
+  }
+  if (o.config.empty()) throw InvalidArgument("missing sweep file (usage: satalab sweep CONFIG.toml --out RESULTS.h5)");
+  if (o.memory_limit) set_memory_limit_bytes(o.memory_limit);
+  if (o.resume && o.force) throw InvalidArgument("--resume and --force exclude each other");
+  if (!o.dry_run && o.out.empty()) throw InvalidArgument("--out RESULTS.h5 is required (or use --dry-run)");
+  if (o.jobs < 0) throw InvalidArgument(fmt::format("--jobs {} is invalid (must be >= 1)", o.jobs));
+  const SweepConfig config = load_sweep_config(o.config, o.overrides);
+
+  // Everything that can be refused is refused before any point runs.
+  std::vector<std::uint64_t> memory(config.points.size());
+  double estimated_total = 0;
+  for (std::size_t i = 0; i < config.points.size(); ++i) {
+    const PointParams& p = config.points[i];
+    memory[i] = point_memory_bytes(p);
+    if (p.method == "sata") (void)SymmetricBasis(p.d_key, p.taylor_terms);
+    try {
+      check_memory(memory[i], fmt::format("point {}", point_label(p)));
+    } catch (const ResourceLimit& e) {
+      throw ResourceLimit(fmt::format("{} — refused before running; reduce the grid or raise --memory-limit", e.what()));
+    }
+    estimated_total += point_seconds_estimate(p);
+  }
+  if (o.dry_run) {
+    fmt::print("{:>6}  {:<70} {:>12} {:>10}\n", "point", "parameters", "memory", "est. time");
+    for (std::size_t i = 0; i < config.points.size(); ++i) {
+      fmt::print("{:>6}  {:<70} {:>9.1f} MiB {:>10}\n", config.points[i].point_id, point_label(config.points[i]),
+                 static_cast<double>(memory[i]) / (1 << 20), duration_text(point_seconds_estimate(config.points[i])));
+    }
+    fmt::print("{} points; estimated total {} (a rough model; truths shared between points make it shorter)\n",
+               config.points.size(), duration_text(estimated_total));
+    return 0;
+  }
+
+  if (o.jobs > 0) omp_set_num_threads(o.jobs);
+  SweepMetadata metadata;
+  metadata.satalab_version = SATALAB_VERSION;
+  metadata.git_commit = SATALAB_GIT_COMMIT;
+  metadata.command_line = command_line;
+  metadata.config_text = config.text;
+  {
+    const std::time_t now = std::time(nullptr);
+    char buffer[64];
+    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    metadata.start_time = buffer;
+  }
+  metadata.total_points = config.points.size();
+  ResultsFile results(o.out, metadata, o.resume ? OpenMode::resume : (o.force ? OpenMode::overwrite : OpenMode::create));
+
+  // Group pending points by input set, in order of their first point_id.
+  std::map<InputKey, std::vector<const PointParams*>> groups;
+  std::vector<InputKey> group_order;
+  std::size_t pending = 0;
+  for (const auto& p : config.points) {
+    if (results.finished().count(p.point_id)) continue;
+    const PrecisionPolicy truth = choose_truth(p.truth, precision_policy(p.precision));
+    const InputKey key = input_key(p, truth.name);
+    if (!groups.count(key)) group_order.push_back(key);
+    groups[key].push_back(&p);
+    ++pending;
+  }
+  const std::size_t already = config.points.size() - pending;
+  fmt::print(stderr, "satalab sweep: {} points ({} already finished, {} to run) -> {}\n", config.points.size(),
+             already, pending, o.out);
+
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  const auto start = std::chrono::steady_clock::now();
+  std::size_t done = 0;
+  double estimated_left = 0;
+  for (const auto& key : group_order) {
+    for (const PointParams* p : groups[key]) estimated_left += point_seconds_estimate(*p);
+  }
+  double estimated_done = 0;
+  std::vector<PointRecord> finished_now;
+
+  for (const auto& key : group_order) {
+    if (g_interrupted) break;
+    const auto& points = groups[key];
+    const PointParams& first = *points.front();
+    const PrecisionPolicy truth = choose_truth(first.truth, precision_policy(first.precision));
+    const Inputs inputs = make_inputs(first);
+    const AttentionOptions truth_options = attention_options(first);
+    const auto truth_start = std::chrono::steady_clock::now();
+    const AttentionOutput exact_truth = compute_attention(Method::exact, inputs.qkv, truth, truth_options);
+    double truth_seconds = seconds_since(truth_start);
+    const LogitStats logits = logit_stats(inputs.qkv, softmax_denominator(first), first.causal);
+    std::map<std::uint32_t, AttentionOutput> oracle_by_terms;      // taylor-quadratic at truth, per P
+    std::map<std::string, AttentionOutput> baseline_by_precision;  // exact at the point's policy
+    const OutputShape shape{first.heads, first.n_tokens, first.d_value};
+
+    for (const PointParams* pp : points) {
+      if (g_interrupted) break;
+      const PointParams& p = *pp;
+      const double eta = done == 0 ? estimated_left - estimated_done
+                                   : seconds_since(start) / estimated_done * (estimated_left - estimated_done);
+      fmt::print(stderr, "[{}/{}] {}  elapsed {}  ETA {}\n", already + done + 1, config.points.size(), point_label(p),
+                 duration_text(seconds_since(start)), duration_text(eta));
+      const auto point_start = std::chrono::steady_clock::now();
+      PointRecord record;
+      record.params = p;
+      PointResult& r = record.result;
+      r.truth_used = truth.name;
+      r.truth_wall_s = truth_seconds;
+      truth_seconds = 0;  // charged to the first point of the group only
+      try {
+        const PrecisionPolicy policy = precision_policy(p.precision);
+        const Method method = method_by_name(p.method);
+        const AttentionOptions options = attention_options(p);
+        const AttentionOutput out = compute_attention(method, inputs.qkv, policy, options);
+        r.total = error_metrics(out.y.data, exact_truth.y.data, shape, kPositionBlocks);
+        r.normalisers = normaliser_stats(out.z);
+        if (method != Method::exact) {
+          auto it = oracle_by_terms.find(p.taylor_terms);
+          if (it == oracle_by_terms.end()) {
+            AttentionOptions oracle_options = truth_options;
+            oracle_options.taylor_terms = p.taylor_terms;
+            it = oracle_by_terms
+                     .emplace(p.taylor_terms,
+                              compute_attention(Method::taylor_quadratic, inputs.qkv, truth, oracle_options))
+                     .first;
+          }
+          r.truncation = error_metrics(it->second.y.data, exact_truth.y.data, shape, kPositionBlocks);
+          r.rounding = error_metrics(out.y.data, it->second.y.data, shape, kPositionBlocks);
+          auto b = baseline_by_precision.find(p.precision);
+          if (b == baseline_by_precision.end()) {
+            b = baseline_by_precision
+                    .emplace(p.precision, compute_attention(Method::exact, inputs.qkv, policy, truth_options))
+                    .first;
+          }
+          r.baseline = error_metrics(b->second.y.data, exact_truth.y.data, shape, kPositionBlocks);
+        } else {
+          r.baseline = r.total;
+        }
+        if (inputs.needle) r.needle_hit_rate = needle_hit_rate(*inputs.needle, out.y.data);
+        if (o.save_outputs) {
+          r.y = out.y.data;
+          r.y_truth = exact_truth.y.data;
+          r.z = out.z;
+        }
+      } catch (const std::exception& e) {
+        r.status = fmt::format("failed: {}", e.what());
+      }
+      r.logit_max_abs = logits.max_abs;
+      r.logit_std = logits.std;
+      const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
+      r.state_elements = p.method == "sata" ? cost.state_elements : 0;
+      r.flops_per_token = p.method == "sata" ? cost.flops_per_token
+                                             : conventional_flops_per_token(p.d_key, p.d_value, p.n_tokens);
+      r.kv_cache_elements = kv_cache_elements(p.d_key, p.d_value, p.n_tokens);
+      r.wall_s = seconds_since(point_start);
+      results.add(record);
+      estimated_done += point_seconds_estimate(p);
+      ++done;
+      record.result.y.clear();
+      record.result.y_truth.clear();
+      record.result.z.clear();
+      finished_now.push_back(std::move(record));
+    }
+  }
+  results.finish();
+  print_summary(finished_now);
+  if (g_interrupted) {
+    fmt::print(stderr, "interrupted: {} points saved in {}; continue with --resume\n", already + done, o.out);
+    return 130;
+  }
+  fmt::print(stderr, "satalab sweep: {} points in {}; results in {}\n", done, duration_text(seconds_since(start)), o.out);
+  return 0;
+}
+
+}  // namespace
+
+Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
+  auto o = std::make_shared<SweepOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "sweep",
+      "Run every point of a sweep file (TOML; list-valued keys are the axes of a Cartesian product) and write\n"
+      "one HDF5 results file: a table /points with one row per point and per-point error histograms and\n"
+      "position summaries (schema: --help-schema). Points sharing inputs share one truth. Finished points\n"
+      "are journaled durably; an interrupted sweep continues with --resume.");
+  cmd->add_option("config", o->config, "Sweep file (see experiments/configs/)");
+  cmd->add_option("--out,-o", o->out, "Results file (HDF5)");
+  cmd->add_option("--set", o->overrides, "Override a key: --set taylor_terms=[3,4] (TOML value syntax); repeatable");
+  cmd->add_flag("--resume", o->resume, "Continue an existing results file: compute only the missing points");
+  cmd->add_flag("--force", o->force, "Replace an existing results file");
+  cmd->add_flag("--dry-run", o->dry_run, "List the points with estimated memory and time, run nothing");
+  cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores); results are identical for any value");
+  cmd->add_flag("--save-outputs", o->save_outputs, "Also store raw outputs y, y_truth, z per point");
+  cmd->add_flag("--help-schema", o->help_schema, "Print the results file schema and exit");
+  cmd->add_option("--memory-limit", o->memory_limit, "Refuse points needing more memory (bytes; KB/MB/GB suffixes)")
+      ->transform(CLI::AsSizeValue(false));
+  return [o, command_line]() { return run_sweep(*o, command_line); };
+}
+
+}  // namespace satalab::cli

@@ -1,0 +1,87 @@
+#pragma once
+// Sweep files for `satalab sweep` (DESIGN §6): a small TOML file whose
+// list-valued keys are the axes of a Cartesian product of points.
+//
+// Keys (every one optional; each is a scalar, or a non-empty list of scalars
+// that makes it an axis). Defaults are those of satalab::PointParams.
+//
+//   method               "sata" | "taylor-quadratic" | "exact"
+//   taylor_terms         integer >= 1 (P: degrees 0..P-1)
+//   d_key                integer >= 1
+//   d_value              integer >= 1; absent: equal to each point's d_key
+//   heads                integer >= 1
+//   heads_times_d_key    integer >= 1; sets heads = value / d_key per point
+//                        (the paper's grid keeps heads * d_key fixed, so heads
+//                        and d_key are paired, not crossed). d_key must divide
+//                        it; cannot be combined with `heads`.
+//   n_tokens             integer >= 1
+//   scale                number > 0 (integers accepted)
+//   precision            a precision policy name: fp64, fp32, fp16-acc32, mp256, ...
+//   truth                "auto", "fp64" or "mp<bits>"
+//   causal               true | false
+//   chunk                integer >= 1 (SATA causal prefill chunk; absent: default)
+//   placement            coefficient placement: paper, symmetric, query, key, prescaled
+//   workload             "gaussian" | "heavy-tailed" | "needle" | "file"
+//   dof                  number > 2 (heavy-tailed: Student-t degrees of freedom)
+//   needle_logit         finite number (needle: logit of the aligned key)
+//   input_file           string; required iff some point has workload = "file".
+//                        Relative paths are resolved against the directory of
+//                        the config file (of `source_name`; against the working
+//                        directory when given by --set); the points carry
+//                        the resolved path, the normalised text the path as
+//                        written. The file must exist.
+//   seed                 integer >= 0
+//   softmax_denominator  number > 0 (c in s = q.k / c; absent: sqrt(d_key))
+//
+// Plus two optional top-level strings that are not axes: `name`, `description`.
+// Anything else (unknown keys, tables, nested lists, wrong types, empty lists,
+// values out of range) is an InvalidArgument.
+//
+// Expansion order: the Cartesian product of the list-valued keys taken in the
+// canonical key order above (method first ... softmax_denominator last), like
+// nested loops with the FIRST key the OUTERMOST (slowest-varying) loop and the
+// last key the innermost; within an axis, values are taken in the order they
+// are listed. point_id = 0..N-1 in that order. The order of the keys in the
+// file does not change the expansion. Grids over kMaxSweepPoints are refused.
+//
+// Overrides (`satalab sweep --set key=value`): `value` is TOML syntax (4,
+// [3, 4], "fp32", true, 1.5). A bare word that is not valid TOML (fp32,
+// taylor-quadratic, data/qkv.h5) is taken as a string, so shell quoting is
+// forgiving. An override replaces the key wholesale (a scalar can become a
+// list and vice versa) or adds it; the last --set of a key wins.
+//
+// Errors are one line: "<file>:<line>: ..." for values from the file,
+// "--set '<key=value>': ..." for overrides, always naming the key.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "satalab/io/results_file.hpp"
+
+namespace satalab::cli {
+
+inline constexpr std::uint64_t kMaxSweepPoints = 10'000'000;
+
+struct SweepConfig {
+  // Normalised TOML of the config after --set overrides: one `key = value` line
+  // per key present, in the canonical order (name, description, then the keys
+  // in expansion order), comments and layout dropped, integers given for
+  // number keys written as floats. Two files that differ only in layout,
+  // comments or key order give the same text. This is what results record.
+  std::string text;
+  std::vector<satalab::PointParams> points;  // the expanded grid, point_id = 0..N-1 (order above)
+  std::vector<std::string> axes;             // keys that were lists, in file order (--set additions last)
+};
+
+// Reads and parses the file at `path` (see parse_sweep_config).
+SweepConfig load_sweep_config(const std::string& path, const std::vector<std::string>& overrides);
+
+// Parses TOML text; `source_name` (usually the file path) prefixes error
+// messages and its directory resolves relative input_file paths. `overrides`
+// are "key=value" strings from --set, applied in order. Throws
+// satalab::InvalidArgument (one line naming the source, line and key) before
+// anything runs; also for TOML syntax errors (with toml++'s description).
+SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& source_name,
+                               const std::vector<std::string>& overrides);
+
+}  // namespace satalab::cli
