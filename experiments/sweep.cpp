@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -323,6 +324,8 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
     }
   }
   results.finish();
+  std::sort(finished_now.begin(), finished_now.end(),
+            [](const PointRecord& a, const PointRecord& b) { return a.params.point_id < b.params.point_id; });
   print_summary(finished_now);
   if (g_interrupted) {
     fmt::print(stderr, "interrupted: {} points saved in {}; continue with --resume\n", already + done, o.out);
