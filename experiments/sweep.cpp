@@ -126,7 +126,11 @@ std::uint64_t point_memory_bytes(const PointParams& p) {
   }
   const std::uint64_t rows = checked_mul(p.heads, p.n_tokens, "point size");
   const std::uint64_t held = checked_mul(rows, (2 * p.d_key + p.d_value) + 4 * (p.d_value + 1), "point size") * 8;
-  return checked_add(largest, held, "point memory");
+  std::uint64_t basis_tables = 0;
+  if (method == Method::sata) {
+    basis_tables = checked_mul(feature_count(p.d_key, p.taylor_terms), 24, "symmetric basis tables");
+  }
+  return checked_add(checked_add(largest, held, "point memory"), basis_tables, "point memory");
 }
 
 // A rough time model for --dry-run and the ETA before the first points finish:
@@ -177,12 +181,18 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
   double estimated_total = 0;
   for (std::size_t i = 0; i < config.points.size(); ++i) {
     const PointParams& p = config.points[i];
-    memory[i] = point_memory_bytes(p);
-    if (p.method == "sata") (void)SymmetricBasis(p.d_key, p.taylor_terms);
     try {
-      check_memory(memory[i], fmt::format("point {}", point_label(p)));
+      if (p.method == "sata" && p.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
+        throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid for sata (allowed: 1 .. {})", p.taylor_terms,
+                                          SymmetricBasis::kMaxTaylorTerms));
+      }
+      memory[i] = point_memory_bytes(p);
+      check_memory(memory[i], "its working memory");
     } catch (const ResourceLimit& e) {
-      throw ResourceLimit(fmt::format("{} — refused before running; reduce the grid or raise --memory-limit", e.what()));
+      throw ResourceLimit(fmt::format("point {}: {} — refused before running anything; trim the grid with --set or "
+                                      "raise --memory-limit", point_label(p), e.what()));
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(fmt::format("point {}: {}", point_label(p), e.what()));
     }
     estimated_total += point_seconds_estimate(p);
   }

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "satalab/io/hdf5_arrays.hpp"
 
@@ -161,6 +163,67 @@ TEST_F(CliTest, MissingDatasetExitsTwo) {
     satalab::write_run_output(input, y, y, std::vector<double>{1, 1}, {}, false);
   }
   expect_bad_input("run --input " + input, "'q'");
+}
+
+}  // namespace
+
+namespace {
+
+class SweepCliTest : public CliTest {
+ protected:
+  std::string write_config(const std::string& name, const std::string& text) {
+    const std::string p = path(name);
+    std::ofstream(p) << text;
+    return p;
+  }
+};
+
+TEST_F(SweepCliTest, BadConfigValuesExitTwoNamingTheKeyAndWriteNothing) {
+  const std::string out = path("sweep.h5");
+  for (const auto& [text, key] : std::vector<std::pair<std::string, std::string>>{
+           {"taylor_term = 4\n", "taylor_term"},
+           {"taylor_terms = \"four\"\n", "taylor_terms"},
+           {"precision = []\n", "precision"},
+           {"n_tokens = -5\n", "n_tokens"},
+           {"heads = 0\n", "heads"}}) {
+    const std::string config = write_config("bad.toml", text);
+    const Result r = run_satalab("sweep " + config + " --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << text << r.output;
+    EXPECT_EQ(line_count(r.output), 1u) << r.output;
+    EXPECT_NE(r.output.find(key), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(":1:"), std::string::npos) << "line number missing: " << r.output;
+    EXPECT_FALSE(fs::exists(out));
+  }
+}
+
+TEST_F(SweepCliTest, DryRunRefusesAPointThatCannotFitNamingIt) {
+  const std::string config =
+      write_config("big.toml", "method = \"sata\"\nd_key = [8, 64]\ntaylor_terms = 8\nn_tokens = 16\n");
+  const Result r = run_satalab("sweep " + config + " --dry-run");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("d=64"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bytes"), std::string::npos) << r.output;
+}
+
+TEST_F(SweepCliTest, DryRunListsEveryPointAndWritesNothing) {
+  const std::string config =
+      std::string(SATALAB_SOURCE_DIR) + "/experiments/configs/tiny.toml";
+  const Result r = run_satalab("sweep " + config + " --dry-run --out " + path("x.h5"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("8 points"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("x.h5")));
+}
+
+TEST_F(SweepCliTest, SecondRunWithoutResumeOrForceRefusesAndResumeHasNothingToDo) {
+  const std::string config = std::string(SATALAB_SOURCE_DIR) + "/experiments/configs/tiny.toml";
+  const std::string out = path("tiny.h5");
+  ASSERT_EQ(run_satalab("sweep " + config + " --out " + out).exit_code, 0);
+  const Result again = run_satalab("sweep " + config + " --out " + out);
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  const Result resumed = run_satalab("sweep " + config + " --out " + out + " --resume");
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("8 already finished, 0 to run"), std::string::npos) << resumed.output;
 }
 
 }  // namespace
