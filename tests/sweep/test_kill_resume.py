@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Kill -9 a sweep at random moments, 10 times, resuming in between; the
 results file must open after every kill, and the final table must hold each
 point exactly once with values equal to an uninterrupted run's, bit for bit

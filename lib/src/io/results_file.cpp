@@ -1,6 +1,7 @@
 // Sweep results file: HDF5 table + per-point arrays, made crash safe by an
 // fsync'd journal and atomic temp+rename rewrites. The layout and the journal
 // format are specified in docs/results-schema.md; keep the two in step.
+#include "hdf5_handles.hpp"
 #include "satalab/io/results_file.hpp"
 
 #include <fcntl.h>
@@ -592,67 +593,16 @@ class Fd {
   int fd_;
 };
 
-// ---------------------------------------------------------------------------
-// HDF5 helpers (as in hdf5_arrays.cpp).
-
-class QuietHdf5Errors {
- public:
-  QuietHdf5Errors() {
-    if (H5Eget_auto2(H5E_DEFAULT, &old_func_, &old_data_) < 0) {
-      old_func_ = nullptr;
-      old_data_ = nullptr;
-    }
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, old_func_, old_data_); }
-  QuietHdf5Errors(const QuietHdf5Errors&) = delete;
-  QuietHdf5Errors& operator=(const QuietHdf5Errors&) = delete;
-
- private:
-  H5E_auto2_t old_func_ = nullptr;
-  void* old_data_ = nullptr;
-};
-
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle() = default;
-  Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
-  ~Handle() { reset(); }
-  Handle(Handle&& other) noexcept : id_(std::exchange(other.id_, H5I_INVALID_HID)), closer_(other.closer_) {}
-  Handle& operator=(Handle&& other) noexcept {
-    if (this != &other) {
-      reset();
-      id_ = std::exchange(other.id_, H5I_INVALID_HID);
-      closer_ = other.closer_;
-    }
-    return *this;
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-
-  bool valid() const { return id_ >= 0; }
-  hid_t get() const { return id_; }
-  bool close() {
-    if (!valid()) return true;
-    const herr_t status = closer_(id_);
-    id_ = H5I_INVALID_HID;
-    return status >= 0;
-  }
-  void reset() { (void)close(); }
-
- private:
-  hid_t id_ = H5I_INVALID_HID;
-  Closer closer_ = nullptr;
-};
-
-Handle file_handle(hid_t id) { return Handle(id, H5Fclose); }
-Handle dataset_handle(hid_t id) { return Handle(id, H5Dclose); }
-Handle space_handle(hid_t id) { return Handle(id, H5Sclose); }
-Handle type_handle(hid_t id) { return Handle(id, H5Tclose); }
-Handle attribute_handle(hid_t id) { return Handle(id, H5Aclose); }
-Handle group_handle(hid_t id) { return Handle(id, H5Gclose); }
-Handle plist_handle(hid_t id) { return Handle(id, H5Pclose); }
+// HDF5 handles: hdf5_handles.hpp.
+using detail::Handle;
+using detail::QuietHdf5Errors;
+using detail::file_handle;
+using detail::dataset_handle;
+using detail::space_handle;
+using detail::type_handle;
+using detail::attribute_handle;
+using detail::group_handle;
+using detail::plist_handle;
 
 Handle string_type() {
   Handle type = type_handle(H5Tcopy(H5T_C_S1));
