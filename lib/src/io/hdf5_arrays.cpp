@@ -253,13 +253,7 @@ void write_atomically(const std::string& path, bool overwrite, Fill&& fill) {
     throw InvalidArgument(fmt::format("output file '{}': already exists (refusing to overwrite it)", path));
   }
   const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  struct RemoveOnFailure {
-    const std::string& name;
-    bool armed = true;
-    ~RemoveOnFailure() {
-      if (armed) std::remove(name.c_str());
-    }
-  } cleanup{tmp};
+  detail::RemoveOnFailure cleanup{tmp};
 
   {
     Handle file = file_handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));

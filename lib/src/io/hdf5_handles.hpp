@@ -3,6 +3,8 @@
 // readers (internal to the library).
 #include <hdf5.h>
 
+#include <cstdio>
+#include <string>
 #include <utility>
 
 namespace satalab::detail {
@@ -72,5 +74,15 @@ inline Handle attribute_handle(hid_t id) { return Handle(id, H5Aclose); }
 
 inline Handle group_handle(hid_t id) { return Handle(id, H5Gclose); }
 inline Handle plist_handle(hid_t id) { return Handle(id, H5Pclose); }
+
+// Removes a temporary file when the scope is left while still armed (the
+// write failed); set armed = false once the file has been renamed into place.
+struct RemoveOnFailure {
+  const std::string& name;
+  bool armed = true;
+  ~RemoveOnFailure() {
+    if (armed) std::remove(name.c_str());
+  }
+};
 
 }  // namespace satalab::detail

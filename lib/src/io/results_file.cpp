@@ -856,13 +856,7 @@ void write_results_atomically(const std::string& path, const SweepMetadata& m,
                               const std::vector<const PointRecord*>& rows) {
   QuietHdf5Errors quiet;
   const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  struct RemoveOnFailure {
-    const std::string& name;
-    bool armed = true;
-    ~RemoveOnFailure() {
-      if (armed) std::remove(name.c_str());
-    }
-  } cleanup{tmp};
+  detail::RemoveOnFailure cleanup{tmp};
   {
     Handle fcpl = plist_handle(H5Pcreate(H5P_FILE_CREATE));
     if (!fcpl.valid() || H5Pset_obj_track_times(fcpl.get(), false) < 0) {
