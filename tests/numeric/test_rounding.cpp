@@ -496,6 +496,53 @@ TEST_P(RoundingEnumeration, RandomDoublesMatchEnumerationOracle) {
   EXPECT_GT(mp_checked, kSamples / 10);
 }
 
+// The vectorised array routine against the same oracle: random floats in
+// every binade around the format's range, grid values, midpoints and their
+// float neighbours, float subnormals, zeros, infinities and NaN, in tiles
+// that mix fast and slow elements; in place and out of place.
+TEST_P(RoundingEnumeration, FloatArraysMatchEnumerationOracle) {
+  const Encoding& e = GetParam();
+  const Format& f = e.format();
+  const Table& t = table_for(e);
+  std::mt19937_64 rng(777u + static_cast<unsigned>(e.total_bits() * 31 + e.bias));
+  const int lo_exp = std::max(f.min_exponent() - 4, -149);
+  const int hi_exp = std::min(static_cast<int>(std::ilogb(t.beyond)) + 4, 127);
+  std::uniform_int_distribution<int> exponent(lo_exp, hi_exp), kind(0, 11), small(1, 4);
+  std::uniform_int_distribution<std::uint32_t> mantissa(0, (1u << 23) - 1);
+  std::uniform_int_distribution<std::size_t> index(0, t.values.size() - 1);
+  constexpr std::size_t kSamples = 300000;
+  std::vector<float> in(kSamples);
+  for (auto& x : in) {
+    const int k = kind(rng);
+    if (k < 8) {
+      x = std::ldexp(1.0f + std::ldexp(static_cast<float>(mantissa(rng)), -23), exponent(rng));
+    } else if (k < 10) {
+      const std::size_t i = index(rng);
+      const double a = t.values[i];
+      const double b = i + 1 < t.values.size() ? t.values[i + 1] : t.beyond;
+      x = static_cast<float>(k == 8 ? (a + b) / 2 : a);
+      const int steps = small(rng) - 2;
+      for (int s = 0; s < std::abs(steps); ++s) x = std::nextafter(x, steps > 0 ? INFINITY : 0.0f);
+    } else {
+      const float specials[] = {0.0f, std::numeric_limits<float>::denorm_min(), 1e-40f, FLT_MIN, INFINITY, NAN,
+                                FLT_MAX};
+      x = specials[rng() % 7];
+    }
+    if (rng() & 1) x = -x;
+  }
+  std::vector<float> out(kSamples), in_place = in;
+  round_to(in.data(), out.data(), kSamples, f);
+  round_to(in_place.data(), in_place.data(), kSamples, f);
+  int failures = 0;
+  for (std::size_t i = 0; i < kSamples && failures < 10; ++i) {
+    const double want = oracle(t, f, static_cast<double>(in[i]));
+    const bool ok = same(static_cast<double>(out[i]), want) && same(static_cast<double>(in_place[i]), want);
+    if (!ok) ++failures;
+    EXPECT_TRUE(ok) << e.name << " x = " << show(static_cast<double>(in[i])) << " want " << show(want) << " got "
+                    << show(static_cast<double>(out[i])) << " / in place " << show(static_cast<double>(in_place[i]));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, RoundingEnumeration, ::testing::ValuesIn(encodings()), encoding_name);
 
 // ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "satalab/attention/kernels.hpp"
+#include "sata_blocked.hpp"
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/error.hpp"
@@ -78,8 +79,14 @@ std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, con
     const std::uint64_t states = std::min<std::uint64_t>(inputs.q.heads, static_cast<std::uint64_t>(omp_get_max_threads()));
     const std::uint64_t state_elements =
         checked_mul(feature_count(inputs.q.dim, options.taylor_terms), inputs.v.dim + 1, "SATA state size");
-    bytes = checked_add(bytes, checked_mul(checked_mul(state_elements, per, "SATA state bytes"), states, "SATA states"),
-                        "attention working set");
+    std::uint64_t per_state = checked_mul(state_elements, per, "SATA state bytes");
+    if (policy.carrier != Carrier::mp) {  // the blocked path's workspace (an upper bound when it does not apply)
+      per_state = checked_add(per_state,
+                              detail::sata_blocked_workspace_bytes(inputs.q.dim, inputs.v.dim, options.taylor_terms,
+                                                                   options.effective_chunk(), per),
+                              "SATA workspace");
+    }
+    bytes = checked_add(bytes, checked_mul(per_state, states, "SATA states"), "attention working set");
   }
   return bytes;
 }

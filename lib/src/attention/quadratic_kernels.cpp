@@ -1,5 +1,12 @@
 // Exact softmax attention and Taylor-quadratic attention: both O(n²) over
-// (query, key) pairs, sharing the score and accumulation code.
+// (query, key) pairs, sharing the score and accumulation code. Where the
+// policy accumulates in the carrier's own format (float/double), they run in
+// tiles of queries × keys as matrix products (blocked path); otherwise pair
+// by pair with every operation rounded.
+// GCC 12 reports false "may be used uninitialized" inside its own AVX-512
+// intrinsics when Eigen's products are inlined (a known GCC issue).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -7,6 +14,7 @@
 #include <limits>
 
 #include "kernel_common.hpp"
+#include "sata_blocked.hpp"
 #include "satalab/attention/kernels.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
@@ -97,6 +105,101 @@ void taylor_quadratic_head(const T* q, const T* k, const T* v, std::size_t n, st
 }
 
 template <class T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using ConstRowMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Queries per tile of the blocked path.
+constexpr std::size_t kQueryTile = 64;
+
+// Both quadratic methods as tiles of kQueryTile queries × key_block keys: the
+// scores Q·Kᵀ and the sums W·[V 1] are matrix products (sums in the carrier,
+// which is the accumulate format here); the elementwise steps — s = q·k/c,
+// the weights exp(s - m) with the online rescaling of exact attention, or
+// T_P(s) — are rounded into the compute format exactly as the scalar path
+// rounds them. Tiles of (head, query block) run in parallel; each row's sums
+// run in the same order whatever the number of threads.
+template <class T>
+void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
+                       Mask mask, std::size_t taylor_terms, std::size_t key_block, const T& c,
+                       const PolicyRounders<T>& round, AttentionResult<T>& result) {
+  using std::exp;
+  const std::size_t n = q.n_tokens, d = q.dim, dv = v.dim, W = dv + 1;
+  const std::size_t Bq = kQueryTile, Bk = std::max<std::size_t>(1, key_block);
+  const std::size_t tiles = (n + Bq - 1) / Bq;
+  std::vector<T> v1(q.heads * n * W);
+  for (std::size_t h = 0; h < q.heads; ++h) {
+    for (std::size_t j = 0; j < n; ++j) {
+      std::copy(v.row(h, j), v.row(h, j) + dv, v1.data() + (h * n + j) * W);
+      v1[(h * n + j) * W + dv] = T(1);
+    }
+  }
+  const auto items = static_cast<long>(q.heads * tiles);
+#pragma omp parallel
+  {
+    RowMatrix<T> scores(Bq, Bk), num(Bq, W);
+    std::vector<T> running_max(Bq), term(Bk);
+#pragma omp for schedule(dynamic, 1)
+    for (long item = 0; item < items; ++item) {
+      const std::size_t h = static_cast<std::size_t>(item) / tiles, i0 = (static_cast<std::size_t>(item) % tiles) * Bq;
+      const std::size_t rows = std::min(Bq, n - i0);
+      const std::size_t end = mask == Mask::causal ? i0 + rows : n;
+      num.setZero();
+      std::fill(running_max.begin(), running_max.end(), T(-std::numeric_limits<double>::infinity()));
+      const ConstRowMap<T> qt(q.row(h, i0), rows, d, Eigen::OuterStride<>(d));
+      for (std::size_t j0 = 0; j0 < end; j0 += Bk) {
+        const std::size_t cols = std::min(Bk, end - j0);
+        const ConstRowMap<T> kt(k.row(h, j0), cols, d, Eigen::OuterStride<>(d));
+        scores.topLeftCorner(rows, cols).noalias() = qt * kt.transpose();
+        for (std::size_t a = 0; a < rows; ++a) {
+          T* s = scores.data() + a * Bk;
+          // Causal: keys j <= i only (at least key 0 is in the first block).
+          const std::size_t valid =
+              mask == Mask::causal ? std::min(cols, i0 + a + 1 > j0 ? i0 + a + 1 - j0 : 0) : cols;
+          for (std::size_t j = 0; j < valid; ++j) s[j] /= c;
+          round.compute.apply(s, valid);
+          if (exact && valid > 0) {
+            const T block_max = *std::max_element(s, s + valid);
+            if (block_max > running_max[a]) {
+              if (j0 > 0) {
+                const T rescale = round.compute(exp(round.compute(running_max[a] - block_max)));
+                for (std::size_t t = 0; t < W; ++t) num(a, t) = round.accumulate(num(a, t) * rescale);
+              }
+              running_max[a] = block_max;
+            }
+            for (std::size_t j = 0; j < valid; ++j) s[j] -= running_max[a];
+            round.compute.apply(s, valid);
+            for (std::size_t j = 0; j < valid; ++j) s[j] = exp(s[j]);
+            round.compute.apply(s, valid);
+          } else if (valid > 0) {
+            // Horner's rule as in truncated_exp: r = 1 + (s·r)/p, p = P-1 .. 1.
+            std::fill(term.begin(), term.begin() + valid, T(1));
+            for (std::size_t p = taylor_terms - 1; p >= 1; --p) {
+              for (std::size_t j = 0; j < valid; ++j) term[j] = s[j] * term[j];
+              round.compute.apply(term.data(), valid);
+              for (std::size_t j = 0; j < valid; ++j) term[j] /= T(static_cast<double>(p));
+              round.compute.apply(term.data(), valid);
+              for (std::size_t j = 0; j < valid; ++j) term[j] = T(1) + term[j];
+              round.compute.apply(term.data(), valid);
+            }
+            std::copy(term.begin(), term.begin() + valid, s);
+          }
+          std::fill(s + valid, s + cols, T(0));
+        }
+        const ConstRowMap<T> vt(v1.data() + (h * n + j0) * W, cols, W, Eigen::OuterStride<>(W));
+        num.topRows(rows).noalias() += scores.topLeftCorner(rows, cols) * vt;
+      }
+      for (std::size_t a = 0; a < rows; ++a) {
+        const T den = num(a, dv);
+        T* y = result.y.row(h, i0 + a);
+        for (std::size_t t = 0; t < dv; ++t) y[t] = round.accumulate(num(a, t) / den);
+        result.z[h * n + i0 + a] = den;
+      }
+    }
+  }
+}
+
+template <class T>
 AttentionResult<T> allocate_result(const HeadTensor<T>& q, const HeadTensor<T>& v) {
   AttentionResult<T> result;
   result.y = HeadTensor<T>(q.heads, q.n_tokens, v.dim);
@@ -114,6 +217,12 @@ AttentionResult<T> exact_attention(const HeadTensor<T>& q, const HeadTensor<T>& 
   const T c = detail::softmax_denominator<T>(options.softmax_denominator, q.dim, round);
   const std::size_t block = std::max<std::size_t>(1, options.key_block);
   AttentionResult<T> result = allocate_result(q, v);
+  if constexpr (!std::is_same_v<T, mp_t>) {
+    if (detail::blocked_path_applies<T>(policy)) {
+      quadratic_blocked(true, q, k, v, options.mask, 0, block, c, round, result);
+      return result;
+    }
+  }
   const auto heads = static_cast<long>(q.heads);
 #pragma omp parallel for schedule(dynamic, 1)
   for (long h = 0; h < heads; ++h) {
@@ -130,6 +239,12 @@ AttentionResult<T> taylor_quadratic_attention(const HeadTensor<T>& q, const Head
   const PolicyRounders<T> round(policy);
   const T c = detail::softmax_denominator<T>(options.softmax_denominator, q.dim, round);
   AttentionResult<T> result = allocate_result(q, v);
+  if constexpr (!std::is_same_v<T, mp_t>) {
+    if (detail::blocked_path_applies<T>(policy)) {
+      quadratic_blocked(false, q, k, v, options.mask, options.taylor_terms, options.key_block, c, round, result);
+      return result;
+    }
+  }
   const auto heads = static_cast<long>(q.heads);
 #pragma omp parallel for schedule(dynamic, 1)
   for (long h = 0; h < heads; ++h) {

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "kernel_common.hpp"
+#include "sata_blocked.hpp"
 #include "satalab/attention/kernels.hpp"
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/error.hpp"
@@ -95,6 +96,12 @@ void SataState<T>::query(const T* q, T* y, T* z) const {
 template <class T>
 void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v, std::size_t n, std::size_t chunk,
                          T* y, T* z) {
+  if constexpr (!std::is_same_v<T, mp_t>) {
+    if (detail::blocked_path_applies<T>(state.policy())) {
+      detail::sata_blocked(state, q, k, v, n, chunk, Mask::causal, omp_in_parallel() == 0, y, z);
+      return;
+    }
+  }
   const PolicyRounders<T> round(state.policy());
   const std::size_t d_key = state.d_key(), d_value = state.d_value();
   chunk = std::max<std::size_t>(1, chunk);
@@ -124,23 +131,44 @@ AttentionResult<T> sata_attention(const HeadTensor<T>& q, const HeadTensor<T>& k
                                   const PrecisionPolicy& policy, const AttentionOptions& options) {
   check_attention_shapes(q, k, v, options);
   auto basis = std::make_shared<const SymmetricBasis>(q.dim, options.taylor_terms);
-  // One state per head in flight: check them all before the parallel region.
-  const auto threads = static_cast<std::uint64_t>(std::min<std::size_t>(q.heads, static_cast<std::size_t>(omp_get_max_threads())));
+  // One state (and, on the blocked path, one workspace) per head in flight:
+  // check them all before the parallel region. Heads run in parallel when
+  // there are at least as many as threads; otherwise one head at a time with
+  // the threads inside it (the blocked path splits the state's rows).
+  const bool blocked = detail::blocked_path_applies<T>(policy);
+  const auto max_threads = static_cast<std::size_t>(omp_get_max_threads());
+  const bool heads_in_parallel = !blocked || q.heads >= max_threads;
+  const auto threads = static_cast<std::uint64_t>(heads_in_parallel ? std::min(q.heads, max_threads) : 1);
   const std::uint64_t elements = checked_mul(basis->total_size(), v.dim + 1, "SATA state size");
-  check_memory(checked_mul(checked_mul(elements, SataState<T>::bytes_per_element(policy), "SATA state bytes"),
-                           threads, "SATA states"),
+  std::uint64_t per_head = checked_mul(elements, SataState<T>::bytes_per_element(policy), "SATA state bytes");
+  if (blocked) {
+    per_head = checked_add(per_head,
+                           detail::sata_blocked_workspace_bytes(q.dim, v.dim, options.taylor_terms,
+                                                                options.effective_chunk(), sizeof(T)),
+                           "SATA state and workspace");
+  }
+  check_memory(checked_mul(per_head, threads, "SATA states"),
                fmt::format("{} SATA state(s) in flight for d_key={}, d_value={}, P={} ({} elements each)", threads,
                            q.dim, v.dim, options.taylor_terms, elements));
   AttentionResult<T> result;
   result.y = HeadTensor<T>(q.heads, q.n_tokens, v.dim);
   result.z.assign(q.heads * q.n_tokens, T(0));
   const auto heads = static_cast<long>(q.heads);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (heads_in_parallel)
   for (long h = 0; h < heads; ++h) {
     SataState<T> state(basis, v.dim, policy, options);
     T* y = result.y.head(h);
     T* z = result.z.data() + h * q.n_tokens;
-    if (options.mask == Mask::causal) {
+    bool done = false;
+    if constexpr (!std::is_same_v<T, mp_t>) {
+      if (blocked) {
+        detail::sata_blocked(state, q.head(h), k.head(h), v.head(h), q.n_tokens, options.effective_chunk(),
+                             options.mask, !heads_in_parallel, y, z);
+        done = true;
+      }
+    }
+    if (done) {
+    } else if (options.mask == Mask::causal) {
       sata_causal_prefill(state, q.head(h), k.head(h), v.head(h), q.n_tokens, options.effective_chunk(), y, z);
     } else {
       for (std::size_t j = 0; j < q.n_tokens; ++j) state.append(k.row(h, j), v.row(h, j));

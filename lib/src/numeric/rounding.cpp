@@ -98,6 +98,80 @@ float round_to(float x, const Format& format) {
   return rounded;
 }
 
+// The fast path of round_to(float) without branches, a tile at a time so the
+// compiler can vectorise it; elements it does not cover (zeros, subnormal
+// floats, NaN/Inf, results below the format's subnormal grid) are redone by
+// the scalar routine from a copy of the tile's inputs.
+void round_to(const float* in, float* out, std::size_t n, const Format& format) {
+  if (contains_carrier<float>(format)) {
+    if (in != out) std::copy(in, in + n, out);
+    return;
+  }
+  if (format.multiprecision || !format.subnormals || format.precision_bits < 3 || format.emin < -126) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = round_to(in[i], format);
+    return;
+  }
+  const int p = format.precision_bits, emin = format.emin;
+  const float max_finite = static_cast<float>(format.max_finite);
+  const float overflow_magnitude = std::fabs(overflow_value(1.0f, format));  // inf, NaN or max finite
+  // Encodings of the two smallest subnormals of the format (2^sub, 2^(sub+1)).
+  // They are needed only when drop > 22, which normal floats reach only for
+  // formats whose subnormals are normal floats (fp16, e4m3, e5m2; not bf16).
+  const std::uint32_t smallest = std::bit_cast<std::uint32_t>(std::ldexp(1.0f, format.min_exponent()));
+  const std::uint32_t second_smallest = std::bit_cast<std::uint32_t>(std::ldexp(1.0f, format.min_exponent() + 1));
+  constexpr std::size_t kTile = 256;
+  float original[kTile];
+  std::uint8_t slow[kTile];
+  for (std::size_t start = 0; start < n; start += kTile) {
+    const std::size_t count = std::min(kTile, n - start);
+    std::copy(in + start, in + start + count, original);
+    int any_slow = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::uint32_t bits = std::bit_cast<std::uint32_t>(original[i]);
+      const std::uint32_t sign = bits & 0x80000000u, magnitude = bits & 0x7fffffffu;
+      const int biased = static_cast<int>(magnitude >> 23);
+      const int lead = biased - 127;
+      const int drop = std::max(lead, emin) - (p - 1) - (lead - 23);
+      // Zeros take the fast path (the grid arithmetic below keeps them 0).
+      const int is_slow = ((biased == 0) & ((magnitude & 0x7fffffu) != 0)) | (biased == 0xff);
+      slow[i] = static_cast<std::uint8_t>(is_slow);
+      any_slow |= is_slow;
+      const int shift = std::clamp(drop, 1, 22);
+      const std::uint32_t bias = (1u << (shift - 1)) - 1u + ((magnitude >> shift) & 1u);
+      const std::uint32_t rounded_magnitude = (magnitude + bias) & ~((1u << shift) - 1u);
+      // drop > 22 happens only below 2^emin, on the subnormal grid of spacing
+      // 2^sub: x < 2^(sub-1) (drop >= 25) rounds to 0; x in [2^(sub-1), 2^sub)
+      // (drop 24) to 2^sub unless it is the tie 2^(sub-1) itself (to even: 0);
+      // x in [2^sub, 2^(sub+1)) (drop 23) to 2^sub below the midpoint 1.5·2^sub,
+      // else to 2^(sub+1) (the tie goes to the even multiple, 2).
+      const std::uint32_t fraction = magnitude & 0x7fffffu;
+      // Written as masks and products, without branches, so it vectorises.
+      const std::uint32_t nonzero = static_cast<std::uint32_t>((drop == 23) | ((drop == 24) & (fraction != 0)));
+      const std::uint32_t second = static_cast<std::uint32_t>((drop == 23) & (fraction >= 0x400000u));
+      const std::uint32_t tiny = nonzero * (smallest + second * (second_smallest - smallest));
+      const std::uint32_t use_tiny = 0u - static_cast<std::uint32_t>(drop > 22);
+      const std::uint32_t use_rounded = 0u - static_cast<std::uint32_t>((drop > 0) & (drop <= 22));
+      const std::uint32_t result_magnitude =
+          (tiny & use_tiny) | (rounded_magnitude & use_rounded) | (magnitude & ~(use_tiny | use_rounded));
+      const float rounded = std::bit_cast<float>(sign | result_magnitude);
+      out[start + i] = std::fabs(rounded) > max_finite ? std::copysign(overflow_magnitude, original[i]) : rounded;
+    }
+    if (any_slow) {
+      for (std::size_t i = 0; i < count; ++i) {
+        if (slow[i]) out[start + i] = round_to(original[i], format);
+      }
+    }
+  }
+}
+
+void round_to(const double* in, double* out, std::size_t n, const Format& format) {
+  if (contains_carrier<double>(format)) {
+    if (in != out) std::copy(in, in + n, out);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) out[i] = round_to(in[i], format);
+}
+
 mp_t round_to(const mp_t& x, const Format& format) {
   mpfr_srcptr src = x.backend().data();
   if (mpfr_nan_p(src)) return x;

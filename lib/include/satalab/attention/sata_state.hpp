@@ -45,6 +45,13 @@ class SataState {
   const std::vector<T>& values() const { return state_; }
   const PrecisionPolicy& policy() const { return policy_; }
   const T& softmax_denominator() const { return c_; }
+  const SymmetricBasis& basis() const { return *basis_; }
+  const FeatureCoefficients<T>& coefficients() const { return coefficients_; }
+
+  // For the blocked (matrix-product) kernels, which update the rows in place
+  // and then account for the tokens they added.
+  std::vector<T>& mutable_values() { return state_; }
+  void add_tokens(std::size_t count) { tokens_ += count; }
 
   // Bytes of one state in carrier T (mp_t counts its limbs).
   static std::uint64_t bytes_per_element(const PrecisionPolicy& policy);
@@ -66,6 +73,10 @@ class SataState {
 // Causal prefill of n tokens of one head continuing from `state`: chunks of
 // `chunk` tokens, Taylor-quadratic inside a chunk, the state across chunks;
 // writes y [n × d_value] and z [n] and leaves all n tokens in the state.
+// Where the policy allows (float/double carrier accumulating in the carrier's
+// own format) it runs as blocked matrix products over the state, spread over
+// the OpenMP threads unless called inside a parallel region; otherwise token
+// by token with every operation rounded as the policy says.
 template <class T>
 void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v, std::size_t n,
                          std::size_t chunk, T* y, T* z);

@@ -4,7 +4,9 @@
 // and the format of sums (states, normalisers, dot products). A product that
 // feeds a sum directly is rounded to the accumulate format, as a tensor core
 // multiplying fp16 operands exactly into an fp32 accumulator does.
+#include <cstddef>
 #include <string>
+#include <type_traits>
 #include <string_view>
 #include <vector>
 
@@ -40,6 +42,15 @@ class Rounder {
   // Keeps its own copy of the format, so temporaries are safe to pass.
   Rounder(const Format& format, Carrier carrier) : format_(format), active_(needs_rounding(format, carrier)) {}
   T operator()(const T& x) const { return active_ ? round_to(x, format_) : x; }
+  // Rounds x[0 .. n) in place (vectorised for float and double).
+  void apply(T* x, std::size_t n) const {
+    if (!active_) return;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      round_to(x, x, n, format_);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) x[i] = round_to(x[i], format_);
+    }
+  }
   bool active() const { return active_; }
   static bool needs_rounding(const Format& format, Carrier carrier) {
     if (carrier == Carrier::f32) return format.name != "fp32";

@@ -3,6 +3,8 @@
 // in one step: never through an intermediate format (double -> float -> half
 // rounds twice and is wrong for some inputs). Overflow follows the format's
 // rule; underflow goes to subnormals (or zero when the format has none).
+#include <cstddef>
+
 #include "satalab/numeric/format.hpp"
 #include "satalab/numeric/multiprecision.hpp"
 
@@ -13,5 +15,10 @@ float round_to(float x, const Format& format);
 // Rounds an MPFR value directly (not via double), so a value just above a
 // midpoint of the target grid rounds up even when double could not hold it.
 mp_t round_to(const mp_t& x, const Format& format);
+
+// out[i] = round_to(in[i], format) for i < n (in may equal out): the same
+// results, vectorised for the kernels' feature and weight arrays.
+void round_to(const float* in, float* out, std::size_t n, const Format& format);
+void round_to(const double* in, double* out, std::size_t n, const Format& format);
 
 }  // namespace satalab

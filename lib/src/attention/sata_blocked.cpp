@@ -1,0 +1,288 @@
+#include "sata_blocked.hpp"
+
+// GCC 12 reports false "may be used uninitialized" inside its own AVX-512
+// intrinsics when Eigen's products are inlined here (a known GCC issue).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <Eigen/Core>
+#include <omp.h>
+
+#include <algorithm>
+#include <type_traits>
+#include <vector>
+
+#include "kernel_common.hpp"
+#include "satalab/memory.hpp"
+#include "satalab/numeric/multiprecision.hpp"
+
+namespace satalab::detail {
+namespace {
+
+template <class T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using RowMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using ConstRowMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Fixed number of partitions of the feature blocks: each keeps its own partial
+// readout, summed in partition order, so results do not depend on threads.
+constexpr std::size_t kPartitions = 16;
+// State rows per block: about 256 KiB of state, so a block stays in L2 while
+// both products use it.
+constexpr std::size_t kBlockBytes = 256 * 1024;
+constexpr std::size_t kMinBlockRows = 16, kMaxBlockRows = 2048;
+
+// Degrees below `top` are "low": their raw monomials are kept for the tokens
+// of a chunk. Degree `top` = P-1 is built block by block from its parents.
+struct Block {
+  std::size_t begin, end;                // state rows
+  bool top;                              // rows of degree P-1, built from parents
+  std::size_t parent_begin, parent_end;  // their parents (global feature indices)
+};
+
+struct Plan {
+  std::size_t low_terms = 0, low_size = 0, top_degree = 0, block_rows = 0;
+  std::vector<Block> blocks;
+  std::vector<std::size_t> partition;  // partition g owns blocks [partition[g], partition[g+1])
+};
+
+std::size_t block_rows_for(std::size_t width, std::size_t scalar_bytes) {
+  return std::clamp<std::size_t>(kBlockBytes / (width * scalar_bytes), kMinBlockRows, kMaxBlockRows);
+}
+
+Plan make_plan(const SymmetricBasis& basis, std::size_t width, std::size_t scalar_bytes) {
+  Plan plan;
+  const std::size_t P = basis.taylor_terms();
+  plan.low_terms = P == 1 ? 1 : P - 1;
+  plan.low_size = basis.offset(plan.low_terms);
+  plan.top_degree = P - 1;
+  plan.block_rows = block_rows_for(width, scalar_bytes);
+  const std::size_t B = plan.block_rows;
+  for (std::size_t r = 0; r < plan.low_size; r += B) plan.blocks.push_back({r, std::min(plan.low_size, r + B), false, 0, 0});
+  if (P >= 2) {
+    const std::size_t t = plan.top_degree, d = basis.dim();
+    std::size_t row = basis.offset(t), parent = basis.offset(t - 1);
+    while (parent < basis.offset(t)) {
+      Block block{row, row, true, parent, parent};
+      while (parent < basis.offset(t) && block.end - block.begin < B) {
+        block.end += d - (t == 1 ? 0 : basis.last_index(parent));
+        ++parent;
+      }
+      block.parent_end = parent;
+      row = block.end;
+      plan.blocks.push_back(block);
+    }
+  }
+  // Contiguous runs of blocks with about equal rows.
+  const std::size_t G = std::min(kPartitions, plan.blocks.size());
+  const std::size_t total = basis.total_size();
+  plan.partition.assign(1, 0);
+  std::size_t rows = 0;
+  for (std::size_t b = 0; b < plan.blocks.size(); ++b) {
+    rows += plan.blocks[b].end - plan.blocks[b].begin;
+    const std::size_t g = plan.partition.size();  // next boundary
+    if (g < G && rows * G >= g * total) plan.partition.push_back(b + 1);
+  }
+  if (plan.partition.back() != plan.blocks.size()) plan.partition.push_back(plan.blocks.size());
+  return plan;
+}
+
+// Raw monomials of degrees < low_terms for `count` tokens x [count × d] into
+// out [count × low_size], inputs pre-scaled when the placement says so.
+template <class T>
+void low_monomials(const SymmetricBasis& low_basis, const T* x, std::size_t count, const FeatureCoefficients<T>& coef,
+                   const Rounder<T>& round, std::vector<T>& scaled, T* out) {
+  const std::size_t d = low_basis.dim(), L = low_basis.total_size();
+  for (std::size_t t = 0; t < count; ++t) {
+    const T* source = x + t * d;
+    if (coef.prescale_inputs) {
+      for (std::size_t i = 0; i < d; ++i) scaled[t * d + i] = round(source[i] * coef.input_scale);
+      source = scaled.data() + t * d;
+    }
+    // Degree by degree as monomial_features does, each degree rounded at once.
+    T* o = out + t * L;
+    o[0] = T(1);
+    for (std::size_t p = 1; p < low_basis.taylor_terms(); ++p) {
+      T* next = o + low_basis.offset(p);
+      for (std::size_t parent = low_basis.offset(p - 1); parent < low_basis.offset(p); ++parent) {
+        const std::size_t first = p == 1 ? 0 : low_basis.last_index(parent);
+        const T value = o[parent];
+        for (std::size_t j = first; j < d; ++j) *next++ = value * source[j];
+      }
+      round.apply(o + low_basis.offset(p), low_basis.size(p));
+    }
+  }
+}
+
+// Features (coefficients applied) of one block for `count` tokens into
+// buf [count × (block rows)]: the products of a token's row first, then the
+// row rounded into the compute format at once (vectorised), as the scalar
+// path rounds each product.
+template <class T>
+void block_features(const SymmetricBasis& basis, const Plan& plan, const Block& block, const T* low, const T* x,
+                    std::size_t count, const std::vector<T>& coefficient, bool coefficient_is_one,
+                    const Rounder<T>& round, T* buf) {
+  const std::size_t rows = block.end - block.begin, d = basis.dim();
+  const T* coef = coefficient.data() + block.begin;
+  for (std::size_t t = 0; t < count; ++t) {
+    const T* low_t = low + t * plan.low_size;
+    T* out = buf + t * rows;
+    if (!block.top) {
+      const T* source = low_t + block.begin;  // already rounded monomials
+      if (coefficient_is_one) {
+        std::copy(source, source + rows, out);
+      } else {
+        for (std::size_t r = 0; r < rows; ++r) out[r] = source[r] * coef[r];
+        round.apply(out, rows);
+      }
+      continue;
+    }
+    const T* x_t = x + t * d;
+    T* o = out;
+    for (std::size_t parent = block.parent_begin; parent < block.parent_end; ++parent) {
+      const std::size_t first = plan.top_degree == 1 ? 0 : basis.last_index(parent);
+      const T value = low_t[parent];
+      for (std::size_t j = first; j < d; ++j) *o++ = value * x_t[j];
+    }
+    round.apply(out, rows);
+    if (!coefficient_is_one) {
+      for (std::size_t r = 0; r < rows; ++r) out[r] *= coef[r];
+      round.apply(out, rows);
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+bool blocked_path_applies(const PrecisionPolicy& policy) {
+  if constexpr (std::is_same_v<T, float>) {
+    return policy.carrier == Carrier::f32 && !Rounder<T>::needs_rounding(policy.accumulate, policy.carrier);
+  } else if constexpr (std::is_same_v<T, double>) {
+    return policy.carrier == Carrier::f64 && !Rounder<T>::needs_rounding(policy.accumulate, policy.carrier);
+  } else {
+    return false;
+  }
+}
+
+std::uint64_t sata_blocked_workspace_bytes(std::size_t d_key, std::size_t d_value, std::size_t taylor_terms,
+                                           std::size_t chunk, std::size_t scalar_bytes) {
+  const std::uint64_t low = feature_count(d_key, taylor_terms == 1 ? 1 : taylor_terms - 1);
+  const std::uint64_t width = d_value + 1;
+  const std::uint64_t block = block_rows_for(width, scalar_bytes) + d_key;  // a top block may overshoot by < d
+  std::uint64_t elements = checked_mul(2 * chunk, low, "SATA low-degree features");          // queries and keys
+  elements = checked_add(elements, kPartitions * chunk * (2 * block + width), "SATA block buffers");
+  elements = checked_add(elements, chunk * (2 * width + 2 * d_key + chunk), "SATA chunk buffers");
+  return checked_mul(elements, scalar_bytes, "SATA workspace");
+}
+
+template <class T>
+void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::size_t n, std::size_t chunk,
+                  Mask mask, bool parallel, T* y, T* z) {
+  const SymmetricBasis& basis = state.basis();
+  const FeatureCoefficients<T>& coef = state.coefficients();
+  const PolicyRounders<T> round(state.policy());
+  const std::size_t d = basis.dim(), dv = state.d_value(), W = dv + 1, P = basis.taylor_terms();
+  chunk = std::max<std::size_t>(1, std::min(chunk, n));
+  const Plan plan = make_plan(basis, W, sizeof(T));
+  const SymmetricBasis low_basis(d, plan.low_terms);
+  const std::size_t G = plan.partition.size() - 1;
+  std::size_t max_rows = 0;
+  for (const Block& b : plan.blocks) max_rows = std::max(max_rows, b.end - b.begin);
+
+  std::vector<T> low_q(chunk * plan.low_size), low_k(chunk * plan.low_size);
+  std::vector<T> scaled_q(chunk * d), scaled_k(chunk * d);
+  std::vector<T> buf_q(G * chunk * max_rows), buf_k(G * chunk * max_rows), partial(G * chunk * W);
+  RowMatrix<T> v1(chunk, W), num(chunk, W), scores, weights;
+  T* S = state.mutable_values().data();
+
+  // One pass over the state for tokens [start, start+count): the readout of
+  // their queries from the state as it was, then the update with their keys.
+  auto pass = [&](std::size_t start, std::size_t count, bool readout, bool update) {
+    if (readout) low_monomials(low_basis, q + start * d, count, coef, round.compute, scaled_q, low_q.data());
+    if (update) {
+      low_monomials(low_basis, k + start * d, count, coef, round.compute, scaled_k, low_k.data());
+      for (std::size_t t = 0; t < count; ++t) {
+        for (std::size_t c = 0; c < dv; ++c) v1(t, c) = v[(start + t) * dv + c];
+        v1(t, dv) = T(1);
+      }
+    }
+    const T* xq = coef.prescale_inputs ? scaled_q.data() : q + start * d;
+    const T* xk = coef.prescale_inputs ? scaled_k.data() : k + start * d;
+    const auto partitions = static_cast<long>(G);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+    for (long g = 0; g < partitions; ++g) {
+      T* bq = buf_q.data() + g * chunk * max_rows;
+      T* bk = buf_k.data() + g * chunk * max_rows;
+      RowMap<T> acc(partial.data() + g * chunk * W, count, W, Eigen::OuterStride<>(W));
+      if (readout) acc.setZero();
+      for (std::size_t b = plan.partition[g]; b < plan.partition[g + 1]; ++b) {
+        const Block& block = plan.blocks[b];
+        const auto rows = static_cast<Eigen::Index>(block.end - block.begin);
+        RowMap<T> Sb(S + block.begin * W, rows, W, Eigen::OuterStride<>(W));
+        if (readout) {
+          block_features(basis, plan, block, low_q.data(), xq, count, coef.query, coef.query_is_one, round.compute, bq);
+          const ConstRowMap<T> phi(bq, count, rows, Eigen::OuterStride<>(rows));
+          acc.noalias() += phi * Sb;
+        }
+        if (update) {
+          block_features(basis, plan, block, low_k.data(), xk, count, coef.key, coef.key_is_one, round.compute, bk);
+          const ConstRowMap<T> phi(bk, count, rows, Eigen::OuterStride<>(rows));
+          Sb.noalias() += phi.transpose() * v1.topRows(count);
+        }
+      }
+    }
+    if (readout) {
+      num.topRows(count).setZero();
+      for (std::size_t g = 0; g < G; ++g) {
+        num.topRows(count) += ConstRowMap<T>(partial.data() + g * chunk * W, count, W, Eigen::OuterStride<>(W));
+      }
+    }
+  };
+
+  auto write_rows = [&](std::size_t start, std::size_t count) {
+    for (std::size_t t = 0; t < count; ++t) {
+      const T den = num(t, dv);
+      for (std::size_t c = 0; c < dv; ++c) y[(start + t) * dv + c] = round.accumulate(num(t, c) / den);
+      z[start + t] = den;
+    }
+  };
+
+  if (mask == Mask::none) {
+    for (std::size_t start = 0; start < n; start += chunk) pass(start, std::min(chunk, n - start), false, true);
+    for (std::size_t start = 0; start < n; start += chunk) {
+      const std::size_t count = std::min(chunk, n - start);
+      pass(start, count, true, false);
+      write_rows(start, count);
+    }
+  } else {
+    const T c = state.softmax_denominator();
+    for (std::size_t start = 0; start < n; start += chunk) {
+      const std::size_t count = std::min(chunk, n - start);
+      pass(start, count, true, true);
+      // Inside the chunk: Taylor-quadratic, T_P(q_i·k_j / c) for j <= i.
+      const ConstRowMap<T> qc(q + start * d, count, d, Eigen::OuterStride<>(d));
+      const ConstRowMap<T> kc(k + start * d, count, d, Eigen::OuterStride<>(d));
+      scores.noalias() = qc * kc.transpose();
+      weights.setZero(count, count);
+      for (std::size_t i = 0; i < count; ++i) {
+        for (std::size_t j = 0; j <= i; ++j) {
+          weights(i, j) = truncated_exp(round.compute(scores(i, j) / c), P, round);
+        }
+      }
+      num.topRows(count).noalias() += weights * v1.topRows(count);
+      write_rows(start, count);
+    }
+  }
+  state.add_tokens(n);
+}
+
+template bool blocked_path_applies<float>(const PrecisionPolicy&);
+template bool blocked_path_applies<double>(const PrecisionPolicy&);
+template bool blocked_path_applies<mp_t>(const PrecisionPolicy&);
+template void sata_blocked(SataState<float>&, const float*, const float*, const float*, std::size_t, std::size_t,
+                           Mask, bool, float*, float*);
+template void sata_blocked(SataState<double>&, const double*, const double*, const double*, std::size_t,
+                           std::size_t, Mask, bool, double*, double*);
+
+}  // namespace satalab::detail

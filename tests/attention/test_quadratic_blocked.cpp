@@ -1,0 +1,111 @@
+// The blocked (matrix-product) path of exact and Taylor-quadratic attention
+// against the pair-by-pair path in multiprecision, across query tiles and key
+// blocks that do not divide n, and its independence of the thread count.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "satalab/attention/kernels.hpp"
+#include "satalab/numeric/multiprecision.hpp"
+
+namespace satalab {
+namespace {
+
+template <class T>
+HeadTensor<T> random_tensor(std::size_t heads, std::size_t n, std::size_t d, double scale, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0.0, scale);
+  HeadTensor<T> t(heads, n, d);
+  for (auto& x : t.data) x = T(normal(rng));
+  return t;
+}
+
+template <class T>
+HeadTensor<mp_t> to_mp(const HeadTensor<T>& x) {
+  HeadTensor<mp_t> out(x.heads, x.n_tokens, x.dim);
+  for (std::size_t i = 0; i < x.data.size(); ++i) out.data[i] = mp_t(static_cast<double>(x.data[i]));
+  return out;
+}
+
+// Largest normwise relative row difference over rows with |z_ref| >= 1e-3.
+template <class T>
+double max_row_relative_difference(const AttentionResult<T>& a, const AttentionResult<mp_t>& reference) {
+  double worst = 0;
+  const std::size_t rows = reference.z.size(), d = reference.y.dim;
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (abs(reference.z[r]) < mp_t(1e-3)) continue;
+    mp_t diff = 0, norm = 0;
+    for (std::size_t t = 0; t < d; ++t) {
+      const mp_t e = mp_t(static_cast<double>(a.y.data[r * d + t])) - reference.y.data[r * d + t];
+      diff += e * e;
+      norm += reference.y.data[r * d + t] * reference.y.data[r * d + t];
+    }
+    worst = std::max(worst, static_cast<double>(sqrt(diff / norm)));
+  }
+  return worst;
+}
+
+TEST(QuadraticBlocked, Fp64MatchesMultiprecisionPairByPair) {
+  MpPrecisionScope scope(256);
+  const PrecisionPolicy fp64 = precision_policy("fp64"), mp = precision_policy("mp256");
+  // n = 150: three query tiles (64, 64, 22); key blocks of 48 split every tile.
+  const auto q = random_tensor<double>(2, 150, 6, 1.5, 1);
+  const auto k = random_tensor<double>(2, 150, 6, 1.5, 2);
+  const auto v = random_tensor<double>(2, 150, 5, 1.0, 3);
+  const auto qm = to_mp(q), km = to_mp(k), vm = to_mp(v);
+  for (Mask mask : {Mask::causal, Mask::none}) {
+    AttentionOptions options;
+    options.mask = mask;
+    options.key_block = 48;
+    EXPECT_LT(max_row_relative_difference(exact_attention(q, k, v, fp64, options),
+                                          exact_attention(qm, km, vm, mp, options)),
+              1e-13)
+        << "exact";
+    for (std::size_t p : {1, 2, 4, 7}) {
+      options.taylor_terms = p;
+      EXPECT_LT(max_row_relative_difference(taylor_quadratic_attention(q, k, v, fp64, options),
+                                            taylor_quadratic_attention(qm, km, vm, mp, options)),
+                1e-12)
+          << "taylor-quadratic P=" << p;
+    }
+  }
+}
+
+TEST(QuadraticBlocked, Fp16Acc32RoundsWeightsAndStaysNearTheTruth) {
+  MpPrecisionScope scope(256);
+  const PrecisionPolicy low = precision_policy("fp16-acc32"), mp = precision_policy("mp256");
+  PolicyRounders<float> round(low);
+  auto q = random_tensor<float>(1, 130, 8, 1.0, 4), k = random_tensor<float>(1, 130, 8, 1.0, 5),
+       v = random_tensor<float>(1, 130, 8, 1.0, 6);
+  for (auto* t : {&q, &k, &v}) round.input.apply(t->data.data(), t->data.size());
+  AttentionOptions options;
+  options.key_block = 40;
+  const double diff =
+      max_row_relative_difference(exact_attention(q, k, v, low, options), exact_attention(to_mp(q), to_mp(k), to_mp(v), mp, options));
+  EXPECT_LT(diff, 1e-2);   // fp16 weights: ~2^-11 per weight
+  EXPECT_GT(diff, 1e-6);   // and the rounding is really applied
+}
+
+TEST(QuadraticBlocked, ResultsAreBitIdenticalForOneAndTwoThreads) {
+  const PrecisionPolicy policy = precision_policy("fp32");
+  const auto q = random_tensor<float>(3, 200, 16, 1.0, 7), k = random_tensor<float>(3, 200, 16, 1.0, 8),
+             v = random_tensor<float>(3, 200, 16, 1.0, 9);
+  AttentionOptions options;
+  options.key_block = 64;
+  const int saved = omp_get_max_threads();
+  for (bool exact : {true, false}) {
+    omp_set_num_threads(1);
+    const auto one = exact ? exact_attention(q, k, v, policy, options) : taylor_quadratic_attention(q, k, v, policy, options);
+    omp_set_num_threads(2);
+    const auto two = exact ? exact_attention(q, k, v, policy, options) : taylor_quadratic_attention(q, k, v, policy, options);
+    EXPECT_EQ(one.y.data, two.y.data);
+    EXPECT_EQ(one.z, two.z);
+  }
+  omp_set_num_threads(saved);
+}
+
+}  // namespace
+}  // namespace satalab
