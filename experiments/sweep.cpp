@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <tuple>
 
@@ -43,6 +44,7 @@ struct SweepOptions {
   std::string out;
   std::vector<std::string> overrides;
   bool resume = false, force = false, dry_run = false, save_outputs = false, help_schema = false;
+  bool skip_unfit = false;
   int jobs = 0;
   std::uint64_t memory_limit = 0;
 };
@@ -79,10 +81,48 @@ double softmax_denominator(const PointParams& p) {
 
 // Everything that determines a point's inputs and its exact truth.
 using InputKey = std::tuple<std::string, std::uint64_t, std::uint32_t, std::uint64_t, std::uint32_t, std::uint32_t,
-                            double, double, double, std::string, bool, double, std::string>;
+                            double, double, double, std::string, bool, double, std::string, std::uint64_t>;
 InputKey input_key(const PointParams& p, const std::string& truth) {
-  return {p.workload, p.seed,  p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.dof, p.needle_logit,
-          p.input_file, p.causal, softmax_denominator(p), truth};
+  return {p.workload,   p.seed,   p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.dof, p.needle_logit,
+          p.input_file, p.causal, softmax_denominator(p), truth, measured_rows(p)};
+}
+
+// The query positions where errors are measured: empty for every row, else
+// measured_rows(p) evenly spaced positions (r+1)·n/R - 1, the last n - 1.
+std::vector<std::size_t> measured_positions(const PointParams& p) {
+  const std::uint64_t rows = measured_rows(p);
+  if (rows == p.n_tokens) return {};
+  std::vector<std::size_t> positions(rows);
+  for (std::uint64_t r = 0; r < rows; ++r) positions[r] = static_cast<std::size_t>((r + 1) * p.n_tokens / rows - 1);
+  return positions;
+}
+
+// Metrics over measured rows report their position blocks in token positions.
+ErrorMetrics at_positions(ErrorMetrics m, const std::vector<std::size_t>& positions) {
+  if (!positions.empty()) {
+    for (auto& block : m.by_position) {
+      block.first_token = positions[block.first_token];
+      block.last_token = positions[block.last_token];
+    }
+  }
+  return m;
+}
+
+// Rows `positions` of a full output (all rows when positions is empty).
+AttentionOutput select_rows(const AttentionOutput& full, const std::vector<std::size_t>& positions) {
+  if (positions.empty()) return full;
+  const std::size_t heads = full.y.heads, n = full.y.n_tokens, dv = full.y.dim, rows = positions.size();
+  AttentionOutput out;
+  out.y = {heads, rows, dv, std::vector<double>(heads * rows * dv)};
+  out.z.resize(heads * rows);
+  for (std::size_t h = 0; h < heads; ++h) {
+    for (std::size_t r = 0; r < rows; ++r) {
+      const double* src = full.y.data.data() + (h * n + positions[r]) * dv;
+      std::copy(src, src + dv, out.y.data.begin() + (h * rows + r) * dv);
+      out.z[h * rows + r] = full.z[h * n + positions[r]];
+    }
+  }
+  return out;
 }
 
 struct Inputs {
@@ -133,21 +173,62 @@ std::uint64_t point_memory_bytes(const PointParams& p) {
   return checked_add(checked_add(largest, held, "point memory"), basis_tables, "point memory");
 }
 
-// A rough time model for --dry-run and the ETA before the first points finish:
-// pair work of the O(n^2) computations plus SATA's state work, at a nominal
-// rate per carrier.
+// A rough time model for --dry-run and the ETA before the first points finish,
+// calibrated on a 2-core AVX-512 machine: the O(n^2) computations (truth,
+// Taylor-quadratic at truth, exact baseline at the policy) as pair work, plus
+// SATA's state work. Policies that accumulate in the carrier's own format run
+// as matrix products (fast); fp16/bf16 accumulation and mp round every
+// operation in software (slow).
+double pair_seconds(double pairs, double d_key, double d_value, const PrecisionPolicy& policy) {
+  if (policy.carrier == Carrier::mp) return pairs * (d_key + d_value + 20) / 1.5e7;
+  if (uses_matrix_products(policy)) return pairs * (2 * (d_key + d_value) / 2e10 + 2e-9);  // GEMMs + one exp per pair
+  return pairs * (d_key + d_value + 20) / 2e8;
+}
+
 double point_seconds_estimate(const PointParams& p) {
-  const double n = static_cast<double>(p.n_tokens), h = p.heads;
-  const double pairs = p.causal ? 0.5 * n * (n + 1) : n * n;
-  const double pair_flops = pairs * h * (2.0 * p.d_key + 2.0 * p.d_value + 20);
-  double flops = 3 * pair_flops;  // truth, taylor-quadratic at truth, baseline at policy
-  if (p.method == "sata") {
-    const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
-    flops += static_cast<double>(cost.flops_per_token) * n * h;
-  }
+  const double n = static_cast<double>(p.n_tokens), h = p.heads, rows = static_cast<double>(measured_rows(p));
+  const double pairs = h * rows * (p.causal ? 0.5 * (n + 1) : n);  // (query, key) pairs of the measured rows
   const PrecisionPolicy policy = precision_policy(p.precision);
-  const double rate = policy.carrier == Carrier::mp ? 2e7 : (policy.compute.name == "fp32" || policy.compute.name == "fp64" ? 1e9 : 2e8);
-  return flops / rate;
+  const PrecisionPolicy truth = choose_truth(p.truth, policy);
+  double seconds = pair_seconds(pairs, p.d_key, p.d_value, truth);  // exact truth
+  if (p.method != "exact") {
+    seconds += pair_seconds(pairs, p.d_key, p.d_value, truth);   // Taylor-quadratic oracle
+    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);  // exact baseline at the policy
+  }
+  if (p.method == "sata") {
+    const double flops = static_cast<double>(sata_cost(p.d_key, p.d_value, p.taylor_terms).flops_per_token) * n * h;
+    if (policy.carrier == Carrier::mp) {
+      seconds += flops / 1.5e7;
+    } else if (uses_matrix_products(policy)) {
+      seconds += flops / (policy.carrier == Carrier::f32 ? 8e10 : 4e10);
+    } else {
+      seconds += flops / 2e8;
+    }
+  } else {
+    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);
+  }
+  return seconds;
+}
+
+// The cost-model columns of a point (closed forms; also for skipped points).
+void fill_costs(const PointParams& p, PointResult& r) {
+  const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
+  r.state_elements = p.method == "sata" ? cost.state_elements : 0;
+  r.flops_per_token =
+      p.method == "sata" ? cost.flops_per_token : conventional_flops_per_token(p.d_key, p.d_value, p.n_tokens);
+  r.kv_cache_elements = kv_cache_elements(p.d_key, p.d_value, p.n_tokens);
+}
+
+// A point that produced no output (skipped or failed): its statistics are NaN,
+// never zeros that could pass for a perfect result.
+PointResult unmeasured_result(const std::string& status) {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  PointResult r;
+  r.status = status;
+  r.total.abs_error = r.total.rel_error = r.total.normwise_rel_error = Quantiles{nan, nan, nan, nan, nan};
+  r.normalisers.min = r.normalisers.min_abs = nan;
+  r.logit_max_abs = r.logit_std = nan;
+  return r;
 }
 
 void print_summary(const std::vector<PointRecord>& records) {
@@ -177,7 +258,9 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
   const SweepConfig config = load_sweep_config(o.config, o.overrides);
 
   // Everything that can be refused is refused before any point runs.
+  // With --skip-unfit, points that cannot fit are recorded as skipped instead.
   std::vector<std::uint64_t> memory(config.points.size());
+  std::map<std::uint64_t, std::string> skipped;  // point_id -> reason
   double estimated_total = 0;
   for (std::size_t i = 0; i < config.points.size(); ++i) {
     const PointParams& p = config.points[i];
@@ -189,8 +272,13 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
       memory[i] = point_memory_bytes(p);
       check_memory(memory[i], "its working memory");
     } catch (const ResourceLimit& e) {
-      throw ResourceLimit(fmt::format("point {}: {} — refused before running anything; trim the grid with --set or "
-                                      "raise --memory-limit", point_label(p), e.what()));
+      if (o.skip_unfit) {
+        skipped[p.point_id] = fmt::format("skipped: {}", e.what());
+        continue;
+      }
+      throw ResourceLimit(fmt::format("point {}: {} — refused before running anything; trim the grid with --set, "
+                                      "raise --memory-limit, or record such points as skipped with --skip-unfit",
+                                      point_label(p), e.what()));
     } catch (const InvalidArgument& e) {
       throw InvalidArgument(fmt::format("point {}: {}", point_label(p), e.what()));
     }
@@ -199,11 +287,17 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
   if (o.dry_run) {
     fmt::print("{:>6}  {:<70} {:>12} {:>10}\n", "point", "parameters", "memory", "est. time");
     for (std::size_t i = 0; i < config.points.size(); ++i) {
-      fmt::print("{:>6}  {:<70} {:>9.1f} MiB {:>10}\n", config.points[i].point_id, point_label(config.points[i]),
-                 static_cast<double>(memory[i]) / (1 << 20), duration_text(point_seconds_estimate(config.points[i])));
+      const PointParams& p = config.points[i];
+      if (const auto it = skipped.find(p.point_id); it != skipped.end()) {
+        fmt::print("{:>6}  {:<70} {}\n", p.point_id, point_label(p), it->second);
+        continue;
+      }
+      fmt::print("{:>6}  {:<70} {:>9.1f} MiB {:>10}\n", p.point_id, point_label(p),
+                 static_cast<double>(memory[i]) / (1 << 20), duration_text(point_seconds_estimate(p)));
     }
-    fmt::print("{} points; estimated total {} (a rough model; truths shared between points make it shorter)\n",
-               config.points.size(), duration_text(estimated_total));
+    fmt::print("{} points{}; estimated total {} (a rough model; truths shared between points make it shorter)\n",
+               config.points.size(), skipped.empty() ? "" : fmt::format(" ({} skipped: cannot fit)", skipped.size()),
+               duration_text(estimated_total));
     return 0;
   }
 
@@ -226,15 +320,20 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
   std::map<InputKey, std::vector<const PointParams*>> groups;
   std::vector<InputKey> group_order;
   std::size_t pending = 0;
+  std::vector<const PointParams*> to_skip;
   for (const auto& p : config.points) {
     if (results.finished().count(p.point_id)) continue;
+    if (skipped.count(p.point_id)) {
+      to_skip.push_back(&p);
+      continue;
+    }
     const PrecisionPolicy truth = choose_truth(p.truth, precision_policy(p.precision));
     const InputKey key = input_key(p, truth.name);
     if (!groups.count(key)) group_order.push_back(key);
     groups[key].push_back(&p);
     ++pending;
   }
-  const std::size_t already = config.points.size() - pending;
+  const std::size_t already = config.points.size() - pending - to_skip.size();
   fmt::print(stderr, "satalab sweep: {} points ({} already finished, {} to run) -> {}\n", config.points.size(),
              already, pending, o.out);
 
@@ -248,6 +347,14 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
   }
   double estimated_done = 0;
   std::vector<PointRecord> finished_now;
+  for (const PointParams* p : to_skip) {  // recorded as rows, so the table says why they are missing
+    PointRecord record;
+    record.params = *p;
+    record.result = unmeasured_result(skipped.at(p->point_id));
+    fill_costs(*p, record.result);
+    results.add(record);
+    finished_now.push_back(std::move(record));
+  }
 
   for (const auto& key : group_order) {
     if (g_interrupted) break;
@@ -255,14 +362,15 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
     const PointParams& first = *points.front();
     const PrecisionPolicy truth = choose_truth(first.truth, precision_policy(first.precision));
     const Inputs inputs = make_inputs(first);
-    const AttentionOptions truth_options = attention_options(first);
+    AttentionOptions truth_options = attention_options(first);
+    truth_options.query_rows = measured_positions(first);
     const auto truth_start = std::chrono::steady_clock::now();
     const AttentionOutput exact_truth = compute_attention(Method::exact, inputs.qkv, truth, truth_options);
     double truth_seconds = seconds_since(truth_start);
     const LogitStats logits = logit_stats(inputs.qkv, softmax_denominator(first), first.causal);
     std::map<std::uint32_t, AttentionOutput> oracle_by_terms;      // taylor-quadratic at truth, per P
     std::map<std::string, AttentionOutput> baseline_by_precision;  // exact at the point's policy
-    const OutputShape shape{first.heads, first.n_tokens, first.d_value};
+    const OutputShape shape{first.heads, measured_rows(first), first.d_value};
 
     for (const PointParams* pp : points) {
       if (g_interrupted) break;
@@ -281,10 +389,16 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
       try {
         const PrecisionPolicy policy = precision_policy(p.precision);
         const Method method = method_by_name(p.method);
-        const AttentionOptions options = attention_options(p);
-        const AttentionOutput out = compute_attention(method, inputs.qkv, policy, options);
-        r.total = error_metrics(out.y.data, exact_truth.y.data, shape, kPositionBlocks);
-        r.normalisers = normaliser_stats(out.z);
+        AttentionOptions options = attention_options(p);
+        // SATA produces every row (and its normalisers are counted over all of
+        // them); the quadratic methods compute just the measured rows.
+        if (method != Method::sata) options.query_rows = truth_options.query_rows;
+        const AttentionOutput full = compute_attention(method, inputs.qkv, policy, options);
+        const AttentionOutput out =
+            method == Method::sata ? select_rows(full, truth_options.query_rows) : full;
+        const auto& rows = truth_options.query_rows;
+        r.total = at_positions(error_metrics(out.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
+        r.normalisers = normaliser_stats(full.z);
         if (method != Method::exact) {
           auto it = oracle_by_terms.find(p.taylor_terms);
           if (it == oracle_by_terms.end()) {
@@ -295,34 +409,36 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
                               compute_attention(Method::taylor_quadratic, inputs.qkv, truth, oracle_options))
                      .first;
           }
-          r.truncation = error_metrics(it->second.y.data, exact_truth.y.data, shape, kPositionBlocks);
-          r.rounding = error_metrics(out.y.data, it->second.y.data, shape, kPositionBlocks);
+          r.truncation = at_positions(error_metrics(it->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
+          r.rounding = at_positions(error_metrics(out.y.data, it->second.y.data, shape, kPositionBlocks), rows);
           auto b = baseline_by_precision.find(p.precision);
           if (b == baseline_by_precision.end()) {
             b = baseline_by_precision
                     .emplace(p.precision, compute_attention(Method::exact, inputs.qkv, policy, truth_options))
                     .first;
           }
-          r.baseline = error_metrics(b->second.y.data, exact_truth.y.data, shape, kPositionBlocks);
+          r.baseline = at_positions(error_metrics(b->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
         } else {
           r.baseline = r.total;
         }
-        if (inputs.needle) r.needle_hit_rate = needle_hit_rate(*inputs.needle, out.y.data);
+        if (inputs.needle && full.y.n_tokens == p.n_tokens) r.needle_hit_rate = needle_hit_rate(*inputs.needle, full.y.data);
+        if (inputs.needle && truth_options.query_rows.empty()) {
+          r.needle_truth_hit_rate = needle_hit_rate(*inputs.needle, exact_truth.y.data);
+        }
         if (o.save_outputs) {
           r.y = out.y.data;
           r.y_truth = exact_truth.y.data;
           r.z = out.z;
         }
       } catch (const std::exception& e) {
-        r.status = fmt::format("failed: {}", e.what());
+        const double truth_wall_s = r.truth_wall_s;
+        r = unmeasured_result(fmt::format("failed: {}", e.what()));
+        r.truth_used = truth.name;
+        r.truth_wall_s = truth_wall_s;
       }
       r.logit_max_abs = logits.max_abs;
       r.logit_std = logits.std;
-      const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
-      r.state_elements = p.method == "sata" ? cost.state_elements : 0;
-      r.flops_per_token = p.method == "sata" ? cost.flops_per_token
-                                             : conventional_flops_per_token(p.d_key, p.d_value, p.n_tokens);
-      r.kv_cache_elements = kv_cache_elements(p.d_key, p.d_value, p.n_tokens);
+      fill_costs(p, r);
       r.wall_s = seconds_since(point_start);
       results.add(record);
       estimated_done += point_seconds_estimate(p);
@@ -361,6 +477,9 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
   cmd->add_flag("--resume", o->resume, "Continue an existing results file: compute only the missing points");
   cmd->add_flag("--force", o->force, "Replace an existing results file");
   cmd->add_flag("--dry-run", o->dry_run, "List the points with estimated memory and time, run nothing");
+  cmd->add_flag("--skip-unfit", o->skip_unfit,
+                "Record points that cannot fit in memory as rows with status 'skipped: <need>' instead of refusing "
+                "the sweep");
   cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores); results are identical for any value");
   cmd->add_flag("--save-outputs", o->save_outputs, "Also store raw outputs y, y_truth, z per point");
   cmd->add_flag("--help-schema", o->help_schema, "Print the results file schema and exit");

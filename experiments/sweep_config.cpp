@@ -74,6 +74,7 @@ constexpr KeySpec kKeys[] = {
     {"input_file", Kind::path},
     {"seed", Kind::seed},
     {"softmax_denominator", Kind::positive_number},
+    {"truth_rows", Kind::count64},
 };
 constexpr std::size_t kKeyCount = std::size(kKeys);
 
@@ -519,6 +520,7 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     else if (name == "input_file") p.input_file = entries[key]->resolved;
     else if (name == "seed") p.seed = u64();
     else if (name == "softmax_denominator") p.softmax_denominator = num();
+    else if (name == "truth_rows") p.truth_rows = u64();
     // name, description: not point parameters
   };
   const bool has_d_value = entry("d_value").has_value();

@@ -32,6 +32,11 @@
 //                        written. The file must exist.
 //   seed                 integer >= 0
 //   softmax_denominator  number > 0 (c in s = q.k / c; absent: sqrt(d_key))
+//   truth_rows           integer >= 1: compute the truth, the Taylor-quadratic
+//                        oracle and the exact baseline on this many evenly
+//                        spaced query rows per head (the last included) and
+//                        measure errors there; absent: every row. A value
+//                        >= n_tokens means every row.
 //
 // Plus two optional top-level strings that are not axes: `name`, `description`.
 // Anything else (unknown keys, tables, nested lists, wrong types, empty lists,

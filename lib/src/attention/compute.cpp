@@ -91,6 +91,15 @@ std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, con
   return bytes;
 }
 
+bool uses_matrix_products(const PrecisionPolicy& policy) {
+  switch (policy.carrier) {
+    case Carrier::f32: return detail::blocked_path_applies<float>(policy);
+    case Carrier::f64: return detail::blocked_path_applies<double>(policy);
+    case Carrier::mp: return false;
+  }
+  return false;
+}
+
 AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
                                   const AttentionOptions& options) {
   if (options.taylor_terms < 1) {
@@ -99,6 +108,10 @@ AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const 
   if (method == Method::sata && options.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
     throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid for sata (allowed: 1 .. {})",
                                       options.taylor_terms, SymmetricBasis::kMaxTaylorTerms));
+  }
+  if (method == Method::sata && !options.query_rows.empty()) {
+    throw InvalidArgument("sata computes every query row (its state carries all earlier tokens); a subset of query "
+                          "rows is available for exact and taylor-quadratic only");
   }
   check_memory(attention_memory_bytes(method, inputs, policy, options),
                fmt::format("{} attention at {} (heads={}, n_tokens={}, d_key={}, d_value={}, P={})", method_name(method),

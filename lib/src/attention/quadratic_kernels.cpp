@@ -41,6 +41,14 @@ void check_attention_shapes(const HeadTensor<T>& q, const HeadTensor<T>& k, cons
   if (options.taylor_terms < 1) {
     throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid (must be >= 1)", options.taylor_terms));
   }
+  for (std::size_t r = 0; r < options.query_rows.size(); ++r) {
+    const std::size_t i = options.query_rows[r];
+    if (i >= q.n_tokens || (r > 0 && i <= options.query_rows[r - 1])) {
+      throw InvalidArgument(fmt::format("query row {} (entry {}) is invalid: query rows must be strictly increasing "
+                                        "positions below n_tokens = {}",
+                                        i, r, q.n_tokens));
+    }
+  }
 }
 
 namespace {
@@ -48,12 +56,22 @@ namespace {
 // One head of exact attention. Online softmax (as in FlashAttention): per query,
 // keys in blocks; a block whose max exceeds the running max m rescales the
 // running sums by exp(m_old - m_new), so every exponent is <= 0.
+// The query positions to compute: rows[r] for r < count (all n when rows is empty).
+struct QueryRows {
+  const std::vector<std::size_t>& rows;
+  std::size_t n;
+  std::size_t count() const { return rows.empty() ? n : rows.size(); }
+  std::size_t operator[](std::size_t r) const { return rows.empty() ? r : rows[r]; }
+};
+
 template <class T>
-void exact_head(const T* q, const T* k, const T* v, std::size_t n, std::size_t d_key, std::size_t d_value,
+void exact_head(const T* q, const T* k, const T* v, QueryRows positions, std::size_t d_key, std::size_t d_value,
                 Mask mask, std::size_t block, const T& c, const PolicyRounders<T>& round, T* y, T* z) {
   using std::exp;
+  const std::size_t n = positions.n;
   std::vector<T> scores(block), num(d_value);
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t r = 0; r < positions.count(); ++r) {
+    const std::size_t i = positions[r];
     const std::size_t end = mask == Mask::causal ? i + 1 : n;
     const T* qi = q + i * d_key;
     T running_max = T(-std::numeric_limits<double>::infinity());
@@ -79,17 +97,19 @@ void exact_head(const T* q, const T* k, const T* v, std::size_t n, std::size_t d
         detail::accumulate_weighted(weight, v + j * d_value, d_value, num.data(), den, round);
       }
     }
-    for (std::size_t t = 0; t < d_value; ++t) y[i * d_value + t] = round.accumulate(num[t] / den);
-    z[i] = den;
+    for (std::size_t t = 0; t < d_value; ++t) y[r * d_value + t] = round.accumulate(num[t] / den);
+    z[r] = den;
   }
 }
 
 template <class T>
-void taylor_quadratic_head(const T* q, const T* k, const T* v, std::size_t n, std::size_t d_key,
+void taylor_quadratic_head(const T* q, const T* k, const T* v, QueryRows positions, std::size_t d_key,
                            std::size_t d_value, Mask mask, std::size_t taylor_terms, const T& c,
                            const PolicyRounders<T>& round, T* y, T* z) {
+  const std::size_t n = positions.n;
   std::vector<T> num(d_value);
-  for (std::size_t i = 0; i < n; ++i) {
+  for (std::size_t r = 0; r < positions.count(); ++r) {
+    const std::size_t i = positions[r];
     const std::size_t end = mask == Mask::causal ? i + 1 : n;
     const T* qi = q + i * d_key;
     T den = T(0);
@@ -99,8 +119,8 @@ void taylor_quadratic_head(const T* q, const T* k, const T* v, std::size_t n, st
       detail::accumulate_weighted(detail::truncated_exp(s, taylor_terms, round), v + j * d_value, d_value,
                                   num.data(), den, round);
     }
-    for (std::size_t t = 0; t < d_value; ++t) y[i * d_value + t] = round.accumulate(num[t] / den);
-    z[i] = den;
+    for (std::size_t t = 0; t < d_value; ++t) y[r * d_value + t] = round.accumulate(num[t] / den);
+    z[r] = den;
   }
 }
 
@@ -121,12 +141,12 @@ constexpr std::size_t kQueryTile = 64;
 // run in the same order whatever the number of threads.
 template <class T>
 void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
-                       Mask mask, std::size_t taylor_terms, std::size_t key_block, const T& c,
+                       QueryRows positions, Mask mask, std::size_t taylor_terms, std::size_t key_block, const T& c,
                        const PolicyRounders<T>& round, AttentionResult<T>& result) {
   using std::exp;
-  const std::size_t n = q.n_tokens, d = q.dim, dv = v.dim, W = dv + 1;
+  const std::size_t n = q.n_tokens, d = q.dim, dv = v.dim, W = dv + 1, R = positions.count();
   const std::size_t Bq = kQueryTile, Bk = std::max<std::size_t>(1, key_block);
-  const std::size_t tiles = (n + Bq - 1) / Bq;
+  const std::size_t tiles = (R + Bq - 1) / Bq;
   std::vector<T> v1(q.heads * n * W);
   for (std::size_t h = 0; h < q.heads; ++h) {
     for (std::size_t j = 0; j < n; ++j) {
@@ -137,16 +157,22 @@ void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& 
   const auto items = static_cast<long>(q.heads * tiles);
 #pragma omp parallel
   {
-    RowMatrix<T> scores(Bq, Bk), num(Bq, W);
+    RowMatrix<T> scores(Bq, Bk), num(Bq, W), gathered(Bq, d);
     std::vector<T> running_max(Bq), term(Bk);
 #pragma omp for schedule(dynamic, 1)
     for (long item = 0; item < items; ++item) {
-      const std::size_t h = static_cast<std::size_t>(item) / tiles, i0 = (static_cast<std::size_t>(item) % tiles) * Bq;
-      const std::size_t rows = std::min(Bq, n - i0);
-      const std::size_t end = mask == Mask::causal ? i0 + rows : n;
+      // Rows r0 .. r0+rows of the query list, at positions positions[r].
+      const std::size_t h = static_cast<std::size_t>(item) / tiles, r0 = (static_cast<std::size_t>(item) % tiles) * Bq;
+      const std::size_t rows = std::min(Bq, R - r0);
+      const std::size_t end = mask == Mask::causal ? positions[r0 + rows - 1] + 1 : n;
       num.setZero();
       std::fill(running_max.begin(), running_max.end(), T(-std::numeric_limits<double>::infinity()));
-      const ConstRowMap<T> qt(q.row(h, i0), rows, d, Eigen::OuterStride<>(d));
+      const T* q_rows = q.row(h, r0);
+      if (!positions.rows.empty()) {
+        for (std::size_t a = 0; a < rows; ++a) std::copy(q.row(h, positions[r0 + a]), q.row(h, positions[r0 + a]) + d, gathered.row(a).data());
+        q_rows = gathered.data();
+      }
+      const ConstRowMap<T> qt(q_rows, rows, d, Eigen::OuterStride<>(d));
       for (std::size_t j0 = 0; j0 < end; j0 += Bk) {
         const std::size_t cols = std::min(Bk, end - j0);
         const ConstRowMap<T> kt(k.row(h, j0), cols, d, Eigen::OuterStride<>(d));
@@ -154,8 +180,8 @@ void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& 
         for (std::size_t a = 0; a < rows; ++a) {
           T* s = scores.data() + a * Bk;
           // Causal: keys j <= i only (at least key 0 is in the first block).
-          const std::size_t valid =
-              mask == Mask::causal ? std::min(cols, i0 + a + 1 > j0 ? i0 + a + 1 - j0 : 0) : cols;
+          const std::size_t i = positions[r0 + a];
+          const std::size_t valid = mask == Mask::causal ? std::min(cols, i + 1 > j0 ? i + 1 - j0 : 0) : cols;
           for (std::size_t j = 0; j < valid; ++j) s[j] /= c;
           round.compute.apply(s, valid);
           if (exact && valid > 0) {
@@ -191,19 +217,19 @@ void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& 
       }
       for (std::size_t a = 0; a < rows; ++a) {
         const T den = num(a, dv);
-        T* y = result.y.row(h, i0 + a);
+        T* y = result.y.row(h, r0 + a);
         for (std::size_t t = 0; t < dv; ++t) y[t] = round.accumulate(num(a, t) / den);
-        result.z[h * n + i0 + a] = den;
+        result.z[h * R + r0 + a] = den;
       }
     }
   }
 }
 
 template <class T>
-AttentionResult<T> allocate_result(const HeadTensor<T>& q, const HeadTensor<T>& v) {
+AttentionResult<T> allocate_result(const HeadTensor<T>& q, const HeadTensor<T>& v, QueryRows positions) {
   AttentionResult<T> result;
-  result.y = HeadTensor<T>(q.heads, q.n_tokens, v.dim);
-  result.z.assign(q.heads * q.n_tokens, T(0));
+  result.y = HeadTensor<T>(q.heads, positions.count(), v.dim);
+  result.z.assign(q.heads * positions.count(), T(0));
   return result;
 }
 
@@ -216,18 +242,19 @@ AttentionResult<T> exact_attention(const HeadTensor<T>& q, const HeadTensor<T>& 
   const PolicyRounders<T> round(policy);
   const T c = detail::softmax_denominator<T>(options.softmax_denominator, q.dim, round);
   const std::size_t block = std::max<std::size_t>(1, options.key_block);
-  AttentionResult<T> result = allocate_result(q, v);
+  const QueryRows positions{options.query_rows, q.n_tokens};
+  AttentionResult<T> result = allocate_result(q, v, positions);
   if constexpr (!std::is_same_v<T, mp_t>) {
     if (detail::blocked_path_applies<T>(policy)) {
-      quadratic_blocked(true, q, k, v, options.mask, 0, block, c, round, result);
+      quadratic_blocked(true, q, k, v, positions, options.mask, 0, block, c, round, result);
       return result;
     }
   }
   const auto heads = static_cast<long>(q.heads);
 #pragma omp parallel for schedule(dynamic, 1)
   for (long h = 0; h < heads; ++h) {
-    exact_head(q.head(h), k.head(h), v.head(h), q.n_tokens, q.dim, v.dim, options.mask, block, c, round,
-               result.y.head(h), result.z.data() + h * q.n_tokens);
+    exact_head(q.head(h), k.head(h), v.head(h), positions, q.dim, v.dim, options.mask, block, c, round,
+               result.y.head(h), result.z.data() + h * positions.count());
   }
   return result;
 }
@@ -238,18 +265,19 @@ AttentionResult<T> taylor_quadratic_attention(const HeadTensor<T>& q, const Head
   check_attention_shapes(q, k, v, options);
   const PolicyRounders<T> round(policy);
   const T c = detail::softmax_denominator<T>(options.softmax_denominator, q.dim, round);
-  AttentionResult<T> result = allocate_result(q, v);
+  const QueryRows positions{options.query_rows, q.n_tokens};
+  AttentionResult<T> result = allocate_result(q, v, positions);
   if constexpr (!std::is_same_v<T, mp_t>) {
     if (detail::blocked_path_applies<T>(policy)) {
-      quadratic_blocked(false, q, k, v, options.mask, options.taylor_terms, options.key_block, c, round, result);
+      quadratic_blocked(false, q, k, v, positions, options.mask, options.taylor_terms, options.key_block, c, round, result);
       return result;
     }
   }
   const auto heads = static_cast<long>(q.heads);
 #pragma omp parallel for schedule(dynamic, 1)
   for (long h = 0; h < heads; ++h) {
-    taylor_quadratic_head(q.head(h), k.head(h), v.head(h), q.n_tokens, q.dim, v.dim, options.mask,
-                          options.taylor_terms, c, round, result.y.head(h), result.z.data() + h * q.n_tokens);
+    taylor_quadratic_head(q.head(h), k.head(h), v.head(h), positions, q.dim, v.dim, options.mask,
+                          options.taylor_terms, c, round, result.y.head(h), result.z.data() + h * positions.count());
   }
   return result;
 }

@@ -186,6 +186,7 @@ void record_fields(Rec& r, F&& f) {
   f("", "input_file", p.input_file);
   f("", "seed", p.seed);
   f("", "softmax_denominator", p.softmax_denominator);
+  f("", "truth_rows", p.truth_rows);
   auto& s = r.result;
   f("", "status", s.status);
   f("", "truth_used", s.truth_used);
@@ -200,6 +201,7 @@ void record_fields(Rec& r, F&& f) {
   f("", "logit_max_abs", s.logit_max_abs);
   f("", "logit_std", s.logit_std);
   f("", "needle_hit_rate", s.needle_hit_rate);
+  f("", "needle_truth_hit_rate", s.needle_truth_hit_rate);
   f("", "state_elements", s.state_elements);
   f("", "flops_per_token", s.flops_per_token);
   f("", "kv_cache_elements", s.kv_cache_elements);
@@ -842,10 +844,10 @@ void write_contents(Writer& w, const SweepMetadata& m, const std::vector<const P
     const std::string g = fmt::format("outputs/{}", r->params.point_id);
     w.group(g);
     const PointParams& p = r->params;
-    const std::vector<hsize_t> out_dims = {p.heads, p.n_tokens, p.d_value};
+    const std::vector<hsize_t> out_dims = {p.heads, measured_rows(p), p.d_value};
     if (!s.y.empty()) w.doubles(g + "/y", out_dims, s.y.data());
     if (!s.y_truth.empty()) w.doubles(g + "/y_truth", out_dims, s.y_truth.data());
-    if (!s.z.empty()) w.doubles(g + "/z", {p.heads, p.n_tokens}, s.z.data());
+    if (!s.z.empty()) w.doubles(g + "/z", {p.heads, measured_rows(p)}, s.z.data());
   }
 }
 
@@ -1155,20 +1157,20 @@ void validate_record(const std::string& path, const PointRecord& r) {
   }
   const PointParams& p = r.params;
   const std::string what = fmt::format("results file '{}': point {} outputs", path, id);
-  const std::uint64_t rows = checked_mul(p.heads, p.n_tokens, what);
+  const std::uint64_t rows = checked_mul(p.heads, measured_rows(p), what);
   const std::uint64_t elements = checked_mul(rows, p.d_value, what);
   const auto check_size = [&](const char* name, const std::vector<double>& v, std::uint64_t expected,
                               const char* shape) {
     if (!v.empty() && v.size() != expected) {
       throw InvalidArgument(fmt::format(
           "results file '{}': point {}: output '{}' has {} values but {} = [{}, {}{}] needs {}", path, id, name,
-          v.size(), shape, p.heads, p.n_tokens, expected == elements ? fmt::format(", {}", p.d_value) : "",
+          v.size(), shape, p.heads, measured_rows(p), expected == elements ? fmt::format(", {}", p.d_value) : "",
           expected));
     }
   };
-  check_size("y", r.result.y, elements, "[heads, n_tokens, d_value]");
-  check_size("y_truth", r.result.y_truth, elements, "[heads, n_tokens, d_value]");
-  check_size("z", r.result.z, rows, "[heads, n_tokens]");
+  check_size("y", r.result.y, elements, "[heads, rows, d_value]");
+  check_size("y_truth", r.result.y_truth, elements, "[heads, rows, d_value]");
+  check_size("z", r.result.z, rows, "[heads, rows]");
 }
 
 void validate_metadata(const std::string& path, const SweepMetadata& m) {

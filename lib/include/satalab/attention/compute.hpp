@@ -25,4 +25,9 @@ AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const 
 std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
                                      const AttentionOptions& options);
 
+// True when the kernels run this policy as blocked matrix products (float or
+// double carrier accumulating in its own format: fp64, fp32, *-acc32); false
+// when every operation is rounded in software (fp16/bf16 accumulation, mp).
+bool uses_matrix_products(const PrecisionPolicy& policy);
+
 }  // namespace satalab

@@ -24,6 +24,11 @@ struct AttentionOptions {
   // Keys per block of exact attention's online (max-subtracted) softmax.
   std::size_t key_block = 256;
 
+  // Exact and Taylor-quadratic attention only: compute just these query
+  // positions (strictly increasing, < n_tokens), each still against all the
+  // keys it sees; outputs then have query_rows.size() rows per head. Empty:
+  // every position. (SATA needs every position and refuses a subset.)
+  std::vector<std::size_t> query_rows;
   static constexpr std::size_t kDefaultChunk = 64;
   std::size_t effective_chunk() const { return chunk == 0 ? kDefaultChunk : chunk; }
 };

@@ -46,7 +46,19 @@ struct PointParams {
   std::string input_file;             // file workload
   std::uint64_t seed = 1;
   double softmax_denominator = 0;     // 0: sqrt(d_key)
+  // 0: truth (and the Taylor-quadratic oracle and the exact baseline) on every
+  // query row; R: on R evenly spaced rows per head (the last always included),
+  // and every error statistic over those rows only. Makes long contexts
+  // affordable: the truth costs O(R·n) instead of O(n²).
+  std::uint64_t truth_rows = 0;
 };
+
+// Query rows per head at which a point's errors are measured: n_tokens, or
+// truth_rows when that is smaller (positions (r+1)·n/R - 1, r = 0..R-1,
+// integer division). Raw outputs have this many rows.
+inline std::uint64_t measured_rows(const PointParams& p) {
+  return p.truth_rows == 0 || p.truth_rows >= p.n_tokens ? p.n_tokens : p.truth_rows;
+}
 
 // What a point measured. Unmeasured numbers are NaN (e.g. truncation for exact).
 struct PointResult {
@@ -59,10 +71,14 @@ struct PointResult {
   NormaliserStats normalisers;
   double logit_max_abs = 0, logit_std = 0;
   double needle_hit_rate = std::numeric_limits<double>::quiet_NaN();  // needle workload only
+  // The same for exact attention at truth precision: how often the needle can
+  // be retrieved at all (NaN unless needle, and when truth_rows < n_tokens).
+  double needle_truth_hit_rate = std::numeric_limits<double>::quiet_NaN();
   std::uint64_t state_elements = 0, flops_per_token = 0, kv_cache_elements = 0;
   double wall_s = 0;        // this point's method + metrics
   double truth_wall_s = 0;  // truth computation (0 when reused from another point)
-  // Raw outputs, only with --save-outputs (float64 [heads, n, d_value] and [heads, n]).
+  // Raw outputs, only with --save-outputs (float64 [heads, rows, d_value] and
+  // [heads, rows], rows = measured_rows(params)).
   std::vector<double> y, y_truth, z;
 };
 
