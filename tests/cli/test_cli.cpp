@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "satalab/io/hdf5_arrays.hpp"
+#include "satalab/io/results_file.hpp"
 
 namespace {
 
@@ -224,6 +226,65 @@ TEST_F(SweepCliTest, SecondRunWithoutResumeOrForceRefusesAndResumeHasNothingToDo
   const Result resumed = run_satalab("sweep " + config + " --out " + out + " --resume");
   EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("8 already finished, 0 to run"), std::string::npos) << resumed.output;
+}
+
+TEST_F(SweepCliTest, SkipUnfitRecordsPointsThatCannotFitAsSkippedRowsWithNaNStatistics) {
+  const std::string config = write_config(
+      "unfit.toml", "method = \"sata\"\nd_key = 32\ntaylor_terms = [2, 8]\nn_tokens = 16\nprecision = \"fp32\"\n");
+  const std::string out = path("unfit.h5");
+  const Result refused = run_satalab("sweep " + config + " --out " + out + " --memory-limit 500MB");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("--skip-unfit"), std::string::npos) << refused.output;
+  EXPECT_FALSE(fs::exists(out));
+  const Result r = run_satalab("sweep " + config + " --out " + out + " --memory-limit 500MB --skip-unfit");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const satalab::ResultsContents contents = satalab::read_results(out);
+  ASSERT_EQ(contents.records.size(), 2u);
+  const auto& ok = contents.records[0];
+  const auto& skipped = contents.records[1];
+  EXPECT_EQ(ok.params.taylor_terms, 2u);
+  EXPECT_EQ(ok.result.status, "ok");
+  EXPECT_TRUE(std::isfinite(ok.result.total.abs_error.median));
+  EXPECT_EQ(skipped.params.taylor_terms, 8u);
+  EXPECT_EQ(skipped.result.status.rfind("skipped: ", 0), 0u) << skipped.result.status;
+  EXPECT_TRUE(std::isnan(skipped.result.total.abs_error.median));
+  EXPECT_TRUE(std::isnan(skipped.result.total.rel_error.max));
+  EXPECT_EQ(skipped.result.state_elements, 33u * 15380937u);  // (d_v+1)·C(39, 7), by hand
+}
+
+TEST_F(SweepCliTest, TruthRowsMeasuresErrorsOnEvenlySpacedRowsOnly) {
+  const std::string base =
+      "method = \"sata\"\ntaylor_terms = 3\nd_key = 4\nheads = 2\nn_tokens = 50\nprecision = \"fp32\"\n"
+      "truth = \"fp64\"\n";
+  const std::string full_out = path("full.h5"), rows_out = path("rows.h5");
+  ASSERT_EQ(run_satalab("sweep " + write_config("full.toml", base) + " --out " + full_out + " --save-outputs").exit_code, 0);
+  ASSERT_EQ(run_satalab("sweep " + write_config("rows.toml", base + "truth_rows = 7\n") + " --out " + rows_out +
+                        " --save-outputs").exit_code,
+            0);
+  const auto full = satalab::read_results(full_out).records.at(0);
+  const auto rows = satalab::read_results(rows_out).records.at(0);
+  EXPECT_EQ(rows.params.truth_rows, 7u);
+  const std::size_t n = 50, R = 7, dv = 4, heads = 2;
+  ASSERT_EQ(rows.result.y.size(), heads * R * dv);
+  ASSERT_EQ(rows.result.y_truth.size(), heads * R * dv);
+  std::vector<double> errors;
+  for (std::size_t h = 0; h < heads; ++h) {
+    for (std::size_t r = 0; r < R; ++r) {
+      const std::size_t i = (r + 1) * n / R - 1;  // 6, 13, 20, 27, 34, 41, 49
+      for (std::size_t t = 0; t < dv; ++t) {
+        const double y = rows.result.y[(h * R + r) * dv + t], truth = rows.result.y_truth[(h * R + r) * dv + t];
+        EXPECT_EQ(y, full.result.y[(h * n + i) * dv + t]);  // SATA ran on every row either way
+        EXPECT_NEAR(truth, full.result.y_truth[(h * n + i) * dv + t], 1e-14);
+        errors.push_back(std::abs(y - truth));
+      }
+    }
+  }
+  std::sort(errors.begin(), errors.end());  // 56 values: the median averages the middle two
+  EXPECT_DOUBLE_EQ(rows.result.total.abs_error.median, (errors[27] + errors[28]) / 2);
+  EXPECT_EQ(rows.result.total.abs_error.max, errors.back());
+  ASSERT_FALSE(rows.result.total.by_position.empty());
+  EXPECT_EQ(rows.result.total.by_position.front().first_token, 6u);
+  EXPECT_EQ(rows.result.total.by_position.back().last_token, 49u);
 }
 
 }  // namespace
