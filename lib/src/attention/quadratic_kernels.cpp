@@ -4,8 +4,9 @@
 // tiles of queries × keys as matrix products (blocked path); otherwise pair
 // by pair with every operation rounded.
 // GCC 12 reports false "may be used uninitialized" inside its own AVX-512
-// intrinsics when Eigen's products are inlined (a known GCC issue).
+// intrinsics when Eigen's products are inlined (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <Eigen/Core>
 #include <fmt/format.h>
 

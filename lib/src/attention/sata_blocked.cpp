@@ -1,8 +1,9 @@
 #include "sata_blocked.hpp"
 
 // GCC 12 reports false "may be used uninitialized" inside its own AVX-512
-// intrinsics when Eigen's products are inlined here (a known GCC issue).
+// intrinsics when Eigen's products are inlined here (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <Eigen/Core>
 #include <omp.h>
 
