@@ -186,6 +186,7 @@ void record_fields(Rec& r, F&& f) {
   f("", "input_file", p.input_file);
   f("", "seed", p.seed);
   f("", "softmax_denominator", p.softmax_denominator);
+  f("", "kv_quant", p.kv_quant);
   auto& s = r.result;
   f("", "status", s.status);
   f("", "truth_used", s.truth_used);
@@ -203,6 +204,9 @@ void record_fields(Rec& r, F&& f) {
   f("", "state_elements", s.state_elements);
   f("", "flops_per_token", s.flops_per_token);
   f("", "kv_cache_elements", s.kv_cache_elements);
+  f("", "bytes_per_sequence", s.bytes_per_sequence);
+  f("", "kv_key_scale", s.kv_key_scale);
+  f("", "kv_value_scale", s.kv_value_scale);
   f("", "wall_s", s.wall_s);
   f("", "truth_wall_s", s.truth_wall_s);
 }

@@ -23,7 +23,8 @@
 
 namespace satalab {
 
-inline constexpr int kResultsSchemaVersion = 1;
+// 2: columns kv_quant, bytes_per_sequence, kv_key_scale, kv_value_scale (method exact-kvquant).
+inline constexpr int kResultsSchemaVersion = 2;
 // Per-position summaries have this many blocks of token positions (fewer when n_tokens is smaller).
 inline constexpr std::size_t kPositionBlocks = 16;
 
@@ -46,6 +47,7 @@ struct PointParams {
   std::string input_file;             // file workload
   std::uint64_t seed = 1;
   double softmax_denominator = 0;     // 0: sqrt(d_key)
+  std::string kv_quant = "none";      // exact-kvquant: the KV-cache scheme (attention/quantized_kv.hpp)
 };
 
 // What a point measured. Unmeasured numbers are NaN (e.g. truncation for exact).
@@ -60,6 +62,10 @@ struct PointResult {
   double logit_max_abs = 0, logit_std = 0;
   double needle_hit_rate = std::numeric_limits<double>::quiet_NaN();  // needle workload only
   std::uint64_t state_elements = 0, flops_per_token = 0, kv_cache_elements = 0;
+  std::uint64_t bytes_per_sequence = 0;  // KV cache (exact methods) or SATA state, all heads (compute.hpp)
+  // exact-kvquant with a float cast: the absmax scale of K and V (the largest per-head one with -head).
+  double kv_key_scale = std::numeric_limits<double>::quiet_NaN();
+  double kv_value_scale = std::numeric_limits<double>::quiet_NaN();
   double wall_s = 0;        // this point's method + metrics
   double truth_wall_s = 0;  // truth computation (0 when reused from another point)
   // Raw outputs, only with --save-outputs (float64 [heads, n, d_value] and [heads, n]).
