@@ -389,7 +389,8 @@ void expect_grouped_within_half_a_step(const HeadTensor<double>& x, const std::s
     ASSERT_EQ(q.scales.size(), groups);
     ASSERT_EQ(q.zero_points.size(), groups);
     // Minimum and maximum of every group, from the documented arrangement.
-    std::vector<double> lo(groups, std::numeric_limits<double>::infinity()), hi(groups, -lo[0]);
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<double> lo(groups, inf), hi(groups, -inf);
     for (std::size_t h = 0; h < x.heads; ++h) {
       for (std::size_t t = 0; t < n_q; ++t) {
         for (std::size_t c = 0; c < x.dim; ++c) {
