@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "satalab/attention/compute.hpp"
+#include "satalab/attention/quantized_kv.hpp"
 #include "satalab/error.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/memory.hpp"
@@ -23,6 +24,7 @@ namespace {
 
 struct RunOptions {
   std::string method = "sata";
+  std::string kv_quant = "none";
   std::size_t taylor_terms = 4;
   std::string precision = "fp32";
   std::string truth = "auto";
@@ -70,9 +72,11 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
                   const ErrorMetrics& baseline, const NormaliserStats& normalisers, double c, double method_s,
                   double total_s) {
   const bool causal = attention.mask == Mask::causal;
-  fmt::print("satalab run: method={} P={} precision={} (input {}, compute {}, accumulate {}) truth=exact@{}\n",
-             method_name(method), attention.taylor_terms, policy.name, policy.input.name, policy.compute.name,
-             policy.accumulate.name, truth.name);
+  fmt::print("satalab run: method={} {} precision={} (input {}, compute {}, accumulate {}) truth=exact@{}\n",
+             method_name(method),
+             method == Method::exact_kvquant ? "kv_quant=" + attention.kv_quant.name
+                                             : fmt::format("P={}", attention.taylor_terms),
+             policy.name, policy.input.name, policy.compute.name, policy.accumulate.name, truth.name);
   fmt::print("  {} placement={} c={:.6g}{}\n", causal ? "causal" : "non-causal", placement_name(attention.placement), c,
              method == Method::sata && causal ? fmt::format(" chunk={}", attention.effective_chunk()) : "");
   const std::string source = o.input.empty() ? fmt::format("gaussian scale={} seed={}", o.workload.scale, o.workload.seed)
@@ -98,6 +102,24 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
   fmt::print("  time: method {:.3f} s, all {:.3f} s ({} threads)\n", method_s, total_s, omp_get_max_threads());
 }
 
+// Memory per sequence, and for exact-kvquant the cache's parts and the cast scales.
+void print_memory(Method method, const AttentionOptions& attention, const QkvArrays& inputs,
+                  std::uint64_t sequence_bytes, const AttentionOutput& output) {
+  fmt::print("  memory per sequence ({}): {} bytes, {:.4g} bytes per token\n",
+             method == Method::sata ? "SATA state, accumulate format" : "KV cache", sequence_bytes,
+             static_cast<double>(sequence_bytes) / static_cast<double>(inputs.q.n_tokens));
+  if (method != Method::exact_kvquant) return;
+  const KvQuantScheme& scheme = attention.kv_quant;
+  if (scheme.kind == KvQuantKind::none) return;
+  const std::size_t residual = std::min<std::size_t>(scheme.residual, inputs.q.n_tokens);
+  fmt::print("  kv_quant {}: {} tokens quantized, {} unquantized (residual)\n", scheme.name,
+             inputs.q.n_tokens - residual, residual);
+  if (!output.kv_scales_key.empty()) {
+    fmt::print("  absmax scales: K {:.6g}, V {:.6g}\n", fmt::join(output.kv_scales_key, " "),
+               fmt::join(output.kv_scales_value, " "));
+  }
+}
+
 int run(const RunOptions& o, const std::string& command_line) {
   const auto start = std::chrono::steady_clock::now();
   if (o.memory_limit) set_memory_limit_bytes(o.memory_limit);
@@ -110,6 +132,11 @@ int run(const RunOptions& o, const std::string& command_line) {
   attention.chunk = o.chunk;
   attention.placement = placement_by_name(o.placement);
   attention.softmax_denominator = o.softmax_denominator;
+  attention.kv_quant = kv_quant_scheme(o.kv_quant);
+  if (method != Method::exact_kvquant && attention.kv_quant.kind != KvQuantKind::none) {
+    throw InvalidArgument(fmt::format("--kv-quant '{}' applies only to --method exact-kvquant (got --method {})",
+                                      o.kv_quant, method_name(method)));
+  }
   if (o.taylor_terms < 1) throw InvalidArgument(fmt::format("--taylor-terms {} is invalid (must be >= 1)", o.taylor_terms));
   if (o.softmax_denominator && !(std::isfinite(*o.softmax_denominator) && *o.softmax_denominator > 0)) {
     throw InvalidArgument(fmt::format("--softmax-denominator {} is invalid (must be finite and > 0)", *o.softmax_denominator));
@@ -140,7 +167,7 @@ int run(const RunOptions& o, const std::string& command_line) {
   const OutputShape shape{inputs.q.heads, inputs.q.n_tokens, inputs.v.dim};
   const ErrorMetrics total = error_metrics(result.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
   std::optional<ErrorMetrics> truncation, rounding;
-  if (method != Method::exact) {
+  if (method_is_taylor(method)) {
     const Timed oracle = timed_compute("taylor-quadratic", Method::taylor_quadratic, inputs, truth, attention);
     truncation = error_metrics(oracle.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
     rounding = error_metrics(result.output.y.data, oracle.output.y.data, shape, o.position_blocks);
@@ -154,9 +181,12 @@ int run(const RunOptions& o, const std::string& command_line) {
   const double c = o.softmax_denominator.value_or(std::sqrt(static_cast<double>(inputs.q.dim)));
   print_report(o, method, policy, truth, inputs, attention, total, truncation, rounding, baseline, normalisers, c,
                result.seconds, seconds_since(start));
+  const std::uint64_t sequence_bytes = sequence_memory_bytes(method, inputs.q.heads, inputs.q.n_tokens, inputs.q.dim,
+                                                             inputs.v.dim, policy, attention);
+  print_memory(method, attention, inputs, sequence_bytes, result.output);
 
   if (!o.save.empty()) {
-    const std::map<std::string, std::string> attributes{
+    std::map<std::string, std::string> attributes{
         {"satalab_version", SATALAB_VERSION},
         {"git_commit", SATALAB_GIT_COMMIT},
         {"command_line", command_line},
@@ -168,7 +198,13 @@ int run(const RunOptions& o, const std::string& command_line) {
         {"chunk", std::to_string(attention.effective_chunk())},
         {"coefficient_placement", std::string(placement_name(attention.placement))},
         {"softmax_denominator", fmt::format("{:.17g}", c)},
+        {"kv_quant", attention.kv_quant.name},
+        {"bytes_per_sequence", std::to_string(sequence_bytes)},
     };
+    if (!result.output.kv_scales_key.empty()) {
+      attributes["kv_key_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_key, " "));
+      attributes["kv_value_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_value, " "));
+    }
     write_run_output(o.save, result.output.y, exact_truth.output.y, result.output.z, attributes, o.overwrite);
     fmt::print("  saved y, y_truth, z to {}\n", o.save);
   }
@@ -200,7 +236,18 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
       "truth precision, decomposed into truncation (Taylor-quadratic vs exact, at truth precision), rounding\n"
       "(method vs Taylor-quadratic at truth precision) and baseline (exact at the method's policy vs truth).\n"
       "Inputs are generated (q, k ~ N(0, scale^2), v ~ N(0, 1)) or read from an HDF5 file.");
-  cmd->add_option("--method", o->method, "sata, taylor-quadratic or exact")->capture_default_str();
+  cmd->add_option("--method", o->method,
+                  "sata, taylor-quadratic, exact, or exact-kvquant (exact attention over K and V as the\n"
+                  "--kv-quant scheme stores them in a KV cache)")
+      ->capture_default_str();
+  cmd->add_option("--kv-quant", o->kv_quant,
+                  "exact-kvquant's KV-cache scheme: none; fp16, bf16, e4m3, e4m3sat, e5m2 (cast with an absmax\n"
+                  "scale per tensor; -head: per head; -unscaled: plain cast, overflow as the format says);\n"
+                  "int8 (symmetric absmax per token); int4-g<G>, int2-g<G> (asymmetric min/max, groups of G:\n"
+                  "keys per channel along tokens, values per token along channels, as KIVI); any but none\n"
+                  "with -r<R> keeps the last R tokens unquantized. Scales: fp32 for casts, fp16 (with\n"
+                  "zero points) for integers. e.g. e4m3, int8, int4-g32, int2-g32-r128")
+      ->capture_default_str();
   cmd->add_option("--taylor-terms,-P", o->taylor_terms, "Number of Taylor terms P (degrees 0..P-1)")
       ->capture_default_str();
   cmd->add_option("--precision", o->precision,

@@ -61,8 +61,9 @@ std::string duration_text(double s) {
 }
 
 std::string point_label(const PointParams& p) {
-  return fmt::format("#{} {} P={} d={} H={} n={} scale={} {} {}", p.point_id, p.method, p.taylor_terms, p.d_key,
-                     p.heads, p.n_tokens, p.scale, p.precision, p.workload);
+  const std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant : fmt::format("P={}", p.taylor_terms);
+  return fmt::format("#{} {} {} d={} H={} n={} scale={} {} {}", p.point_id, p.method, variant, p.d_key, p.heads,
+                     p.n_tokens, p.scale, p.precision, p.workload);
 }
 
 AttentionOptions attention_options(const PointParams& p) {
@@ -72,6 +73,7 @@ AttentionOptions attention_options(const PointParams& p) {
   o.chunk = p.chunk;
   o.placement = placement_by_name(p.placement);
   if (p.softmax_denominator > 0) o.softmax_denominator = p.softmax_denominator;
+  o.kv_quant = kv_quant_scheme(p.kv_quant);
   return o;
 }
 
@@ -232,16 +234,17 @@ PointResult unmeasured_result(const std::string& status) {
 }
 
 void print_summary(const std::vector<PointRecord>& records) {
-  fmt::print("\n{:>6} {:<16} {:>3} {:>5} {:>5} {:>8} {:>6} {:<12} {:>10} {:>10} {:>10} {:>6} {:>8}  {}\n", "point",
-             "method", "P", "d_key", "heads", "n_tokens", "scale", "precision", "abs med", "rel med", "abs max",
-             "z<=0", "wall s", "status");
+  fmt::print("\n{:>6} {:<16} {:>3} {:<14} {:>5} {:>5} {:>8} {:>6} {:<12} {:>10} {:>10} {:>10} {:>6} {:>12} {:>8}  {}\n",
+             "point", "method", "P", "kv_quant", "d_key", "heads", "n_tokens", "scale", "precision", "abs med",
+             "rel med", "abs max", "z<=0", "bytes/seq", "wall s", "status");
   for (const auto& rec : records) {
     const auto& p = rec.params;
     const auto& r = rec.result;
-    fmt::print("{:>6} {:<16} {:>3} {:>5} {:>5} {:>8} {:>6} {:<12} {:>10.3e} {:>10.3e} {:>10.3e} {:>6} {:>8.2f}  {}\n",
-               p.point_id, p.method, p.taylor_terms, p.d_key, p.heads, p.n_tokens, p.scale, p.precision,
-               r.total.abs_error.median, r.total.rel_error.median, r.total.abs_error.max,
-               r.normalisers.non_positive, r.wall_s, r.status);
+    fmt::print("{:>6} {:<16} {:>3} {:<14} {:>5} {:>5} {:>8} {:>6} {:<12} {:>10.3e} {:>10.3e} {:>10.3e} {:>6} {:>12} "
+               "{:>8.2f}  {}\n",
+               p.point_id, p.method, p.taylor_terms, p.kv_quant, p.d_key, p.heads, p.n_tokens, p.scale, p.precision,
+               r.total.abs_error.median, r.total.rel_error.median, r.total.abs_error.max, r.normalisers.non_positive,
+               r.bytes_per_sequence, r.wall_s, r.status);
   }
 }
 
@@ -390,6 +393,8 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
         const PrecisionPolicy policy = precision_policy(p.precision);
         const Method method = method_by_name(p.method);
         AttentionOptions options = attention_options(p);
+        r.bytes_per_sequence =
+            sequence_memory_bytes(method, p.heads, p.n_tokens, p.d_key, p.d_value, policy, options);
         // SATA produces every row (and its normalisers are counted over all of
         // them); the quadratic methods compute just the measured rows.
         if (method != Method::sata) options.query_rows = truth_options.query_rows;
@@ -399,7 +404,7 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
         const auto& rows = truth_options.query_rows;
         r.total = at_positions(error_metrics(out.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
         r.normalisers = normaliser_stats(full.z);
-        if (method != Method::exact) {
+        if (method_is_taylor(method)) {
           auto it = oracle_by_terms.find(p.taylor_terms);
           if (it == oracle_by_terms.end()) {
             AttentionOptions oracle_options = truth_options;
@@ -411,6 +416,8 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
           }
           r.truncation = at_positions(error_metrics(it->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
           r.rounding = at_positions(error_metrics(out.y.data, it->second.y.data, shape, kPositionBlocks), rows);
+        }
+        if (method != Method::exact) {  // exact-kvquant: the unquantized cache at the same policy
           auto b = baseline_by_precision.find(p.precision);
           if (b == baseline_by_precision.end()) {
             b = baseline_by_precision
@@ -420,6 +427,10 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
           r.baseline = at_positions(error_metrics(b->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
         } else {
           r.baseline = r.total;
+        }
+        if (!full.kv_scales_key.empty()) {
+          r.kv_key_scale = *std::max_element(full.kv_scales_key.begin(), full.kv_scales_key.end());
+          r.kv_value_scale = *std::max_element(full.kv_scales_value.begin(), full.kv_scales_value.end());
         }
         if (inputs.needle && full.y.n_tokens == p.n_tokens) r.needle_hit_rate = needle_hit_rate(*inputs.needle, full.y.data);
         if (inputs.needle && truth_options.query_rows.empty()) {
@@ -471,6 +482,14 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "one HDF5 results file: a table /points with one row per point and per-point error histograms and\n"
       "position summaries (schema: --help-schema). Points sharing inputs share one truth. Finished points\n"
       "are journaled durably; an interrupted sweep continues with --resume.");
+  cmd->footer(
+      "Sweep file keys (each a value or a list): method (sata, taylor-quadratic, exact, exact-kvquant),\n"
+      "taylor_terms, kv_quant, d_key, d_value, heads, heads_times_d_key, n_tokens, scale, precision, truth,\n"
+      "causal, chunk, placement, workload, dof, needle_logit, input_file, seed, softmax_denominator; name and\n"
+      "description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
+      "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
+      "-r<R>. A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
+      "exact-kvquant points. Details: experiments/sweep_config.hpp.");
   cmd->add_option("config", o->config, "Sweep file (see experiments/configs/)");
   cmd->add_option("--out,-o", o->out, "Results file (HDF5)");
   cmd->add_option("--set", o->overrides, "Override a key: --set taylor_terms=[3,4] (TOML value syntax); repeatable");

@@ -19,6 +19,7 @@
 #include <variant>
 
 #include "satalab/attention/options.hpp"
+#include "satalab/attention/quantized_kv.hpp"
 #include "satalab/basis/feature_map.hpp"
 #include "satalab/error.hpp"
 #include "satalab/numeric/precision_policy.hpp"
@@ -32,6 +33,7 @@ namespace fs = std::filesystem;
 enum class Kind {
   text,             // name, description: a single string, not an axis
   method,           // method_by_name
+  kv_quant,         // kv_quant_scheme
   precision,        // precision_policy
   truth,            // auto | fp64 | mp<bits>
   placement,        // placement_by_name
@@ -57,6 +59,7 @@ constexpr KeySpec kKeys[] = {
     {"description", Kind::text},
     {"method", Kind::method},
     {"taylor_terms", Kind::count32},
+    {"kv_quant", Kind::kv_quant},
     {"d_key", Kind::count32},
     {"d_value", Kind::count32},
     {"heads", Kind::count32},
@@ -248,6 +251,7 @@ void validate(Entry& e, const std::string& source_name) {
         if (!str) fail("a string");
         break;
       case Kind::method: named([](const std::string& v) { (void)method_by_name(v); }); break;
+      case Kind::kv_quant: named([](const std::string& v) { (void)kv_quant_scheme(v); }); break;
       case Kind::precision: named([](const std::string& v) { (void)precision_policy(v); }); break;
       case Kind::placement: named([](const std::string& v) { (void)placement_by_name(v); }); break;
       case Kind::truth:
@@ -315,6 +319,13 @@ void validate(Entry& e, const std::string& source_name) {
     }
     e.resolved = resolved.string();
   }
+}
+
+// Keys only some methods read (sweep_config.hpp): P the Taylor methods, kv_quant exact-kvquant.
+bool method_reads(std::string_view method, std::string_view key) {
+  if (key == "taylor_terms") return method_is_taylor(method_by_name(method));
+  if (key == "kv_quant") return method == "exact-kvquant";
+  return true;
 }
 
 // Control characters escaped, so that messages quoting user text stay on one line.
@@ -503,6 +514,7 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     auto num = [&] { return std::get<double>(v); };
     if (name == "method") p.method = str();
     else if (name == "taylor_terms") p.taylor_terms = u32();
+    else if (name == "kv_quant") p.kv_quant = str();
     else if (name == "d_key") p.d_key = u32();
     else if (name == "d_value") p.d_value = u32();
     else if (name == "heads") p.heads = u32();
@@ -537,11 +549,19 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
   std::vector<std::size_t> digit(axes.size(), 0);
   for (std::uint64_t id = 0; id < total; ++id) {
     PointParams p = base;
-    p.point_id = id;
     for (std::size_t a = 0; a < axes.size(); ++a) apply(p, axes[a], entries[axes[a]]->values[digit[a]].value);
     if (!has_d_value) p.d_value = p.d_key;
     if (has_hxd) p.heads /= p.d_key;  // divisibility checked above
-    config.points.push_back(std::move(p));
+    // An axis the point's method does not read lists the point once, at its first value.
+    bool listed = true;
+    for (std::size_t a = 0; a < axes.size(); ++a) {
+      if (digit[a] != 0 && !method_reads(p.method, kKeys[axes[a]].name)) listed = false;
+    }
+    if (!method_reads(p.method, "kv_quant")) p.kv_quant = "none";  // no KV cache is quantized
+    if (listed) {
+      p.point_id = config.points.size();
+      config.points.push_back(std::move(p));
+    }
     for (std::size_t a = axes.size(); a-- > 0;) {
       if (++digit[a] < entries[axes[a]]->values.size()) break;
       digit[a] = 0;

@@ -5,8 +5,13 @@
 // Keys (every one optional; each is a scalar, or a non-empty list of scalars
 // that makes it an axis). Defaults are those of satalab::PointParams.
 //
-//   method               "sata" | "taylor-quadratic" | "exact"
+//   method               "sata" | "taylor-quadratic" | "exact" | "exact-kvquant"
 //   taylor_terms         integer >= 1 (P: degrees 0..P-1)
+//   kv_quant             exact-kvquant's KV-cache scheme: "none", "fp16", "bf16",
+//                        "e4m3", "e4m3sat", "e5m2" (absmax scale per tensor;
+//                        -head per head; -unscaled none), "int8", "int4-g<G>",
+//                        "int2-g<G>"; any but none with -r<R> (R recent tokens
+//                        unquantized), e.g. "int4-g32-r128" (quantized_kv.hpp)
 //   d_key                integer >= 1
 //   d_value              integer >= 1; absent: equal to each point's d_key
 //   heads                integer >= 1
@@ -48,6 +53,14 @@
 // last key the innermost; within an axis, values are taken in the order they
 // are listed. point_id = 0..N-1 in that order. The order of the keys in the
 // file does not change the expansion. Grids over kMaxSweepPoints are refused.
+//
+// Keys a method does not read do not multiply its points: taylor_terms is
+// read by sata and taylor-quadratic, kv_quant by exact-kvquant. A point of
+// another method is listed once per combination of the other axes, with that
+// key at its first listed value (taylor_terms; it has no effect) or "none"
+// (kv_quant, for every method but exact-kvquant). So method = ["sata",
+// "exact-kvquant"], taylor_terms = [2, 3], kv_quant = ["none", "int8"] gives
+// 2 + 2 points, not 8. point_id counts the listed points only.
 //
 // Overrides (`satalab sweep --set key=value`): `value` is TOML syntax (4,
 // [3, 4], "fp32", true, 1.5). A bare word that is not valid TOML (fp32,

@@ -128,6 +128,29 @@ TEST_F(CliTest, UnknownPrecisionExitsTwoListingValidNames) {
   expect_bad_input("run --precision fp17", "fp16-acc32");
 }
 TEST_F(CliTest, UnknownMethodExitsTwo) { expect_bad_input("run --method softmax", "softmax"); }
+TEST_F(CliTest, UnknownKvQuantExitsTwoNamingTheValueAndTheAllowedNames) {
+  expect_bad_input("run --method exact-kvquant --kv-quant int3", "'int3'");
+  expect_bad_input("run --method exact-kvquant --kv-quant int3", "allowed: none, fp16, bf16, e4m3");
+}
+TEST_F(CliTest, BadKvQuantGroupSizeExitsTwoNamingIt) {
+  expect_bad_input("run --method exact-kvquant --kv-quant int4-g0", "'int4-g0': group size '0' is invalid");
+  expect_bad_input("run --method exact-kvquant --kv-quant int2-gx", "int4-g<G>");
+}
+TEST_F(CliTest, KvQuantWithAnotherMethodExitsTwo) {
+  expect_bad_input("run --method sata --kv-quant int8", "only to --method exact-kvquant");
+}
+TEST_F(CliTest, ExactKvQuantRunPrintsTheCacheBytes) {
+  const Result r = run_satalab("run --method exact-kvquant --kv-quant int4-g32 --n-tokens 1024 --d-key 16");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("kv_quant=int4-g32"), std::string::npos) << r.output;
+  // 1024 tokens × (8 + 8 code bytes + 16/32·4 key and 4 value scale/zero bytes) = 22 bytes per token.
+  EXPECT_NE(r.output.find("memory per sequence (KV cache): 22528 bytes, 22 bytes per token"), std::string::npos)
+      << r.output;
+  const Result help = run_satalab("run --help");
+  EXPECT_NE(help.output.find("--kv-quant"), std::string::npos);
+  EXPECT_NE(help.output.find("int4-g<G>"), std::string::npos);
+  EXPECT_NE(help.output.find("exact-kvquant"), std::string::npos);
+}
 TEST_F(CliTest, UnknownPlacementExitsTwo) { expect_bad_input("run --placement middle", "middle"); }
 TEST_F(CliTest, BadTruthPrecisionExitsTwo) { expect_bad_input("run --truth fp16", "fp16"); }
 TEST_F(CliTest, ZeroTaylorTermsExitsTwo) { expect_bad_input("run --taylor-terms 0", "taylor"); }
@@ -187,7 +210,9 @@ TEST_F(SweepCliTest, BadConfigValuesExitTwoNamingTheKeyAndWriteNothing) {
            {"taylor_terms = \"four\"\n", "taylor_terms"},
            {"precision = []\n", "precision"},
            {"n_tokens = -5\n", "n_tokens"},
-           {"heads = 0\n", "heads"}}) {
+           {"heads = 0\n", "heads"},
+           {"kv_quant = \"int3\"\n", "unknown kv_quant 'int3'"},
+           {"kv_quant = [\"int8\", \"int4-g0\"]\n", "'int4-g0': group size '0'"}}) {
     const std::string config = write_config("bad.toml", text);
     const Result r = run_satalab("sweep " + config + " --out " + out);
     EXPECT_EQ(r.exit_code, 2) << text << r.output;
@@ -285,6 +310,68 @@ TEST_F(SweepCliTest, TruthRowsMeasuresErrorsOnEvenlySpacedRowsOnly) {
   ASSERT_FALSE(rows.result.total.by_position.empty());
   EXPECT_EQ(rows.result.total.by_position.front().first_token, 6u);
   EXPECT_EQ(rows.result.total.by_position.back().last_token, 49u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(SweepCliTest, BadKvQuantInSetExitsTwoNamingTheValue) {
+  const std::string config = write_config("ok.toml", "method = \"exact-kvquant\"\nn_tokens = 8\n");
+  const Result r = run_satalab("sweep " + config + " --dry-run --set kv_quant=int4-gx");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(line_count(r.output), 1u) << r.output;
+  EXPECT_NE(r.output.find("'int4-gx'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("allowed:"), std::string::npos) << r.output;
+}
+
+// A sweep crossing SATA's P with exact-kvquant's schemes lists each method's own
+// points only, records bytes per sequence for both, and the scheme none is
+// exact attention at the point's policy (its total error equals the baseline).
+TEST_F(SweepCliTest, SataAndExactKvQuantPointsRecordTheirBytesPerSequence) {
+  const std::string config = write_config("kv.toml",
+                                          "method = [\"sata\", \"exact-kvquant\"]\ntaylor_terms = [2, 3]\n"
+                                          "kv_quant = [\"none\", \"int4-g4\", \"e4m3\"]\nd_key = 4\nn_tokens = 32\n"
+                                          "precision = \"fp32\"\n");
+  const std::string out = path("kv.h5");
+  const Result r = run_satalab("sweep " + config + " --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const satalab::ResultsContents contents = satalab::read_results(out);
+  ASSERT_EQ(contents.records.size(), 5u);
+  struct Expected {
+    const char* method;
+    unsigned taylor_terms;
+    const char* kv_quant;
+    std::uint64_t bytes;
+  };
+  // SATA: (d_value + 1)·C(d_key + P - 1, P - 1) state elements × 4 bytes (fp32 sums):
+  // P = 2: 5·5 = 25, P = 3: 5·15 = 75. exact-kvquant at n = 32, d = 4: none 32·8·4 bytes;
+  // int4-g4: 2 × 64 code bytes + (4 channels × 8 token groups + 32 tokens × 1 channel group) × 4;
+  // e4m3: 32·8 code bytes + an fp32 scale for K and for V.
+  const Expected expected[] = {{"sata", 2, "none", 100},
+                               {"sata", 3, "none", 300},
+                               {"exact-kvquant", 2, "none", 1024},
+                               {"exact-kvquant", 2, "int4-g4", 128 + 64 * 4},
+                               {"exact-kvquant", 2, "e4m3", 256 + 8}};
+  for (std::size_t i = 0; i < 5; ++i) {
+    const auto& rec = contents.records[i];
+    SCOPED_TRACE(i);
+    EXPECT_EQ(rec.params.point_id, i);
+    EXPECT_EQ(rec.params.method, expected[i].method);
+    EXPECT_EQ(rec.params.taylor_terms, expected[i].taylor_terms);
+    EXPECT_EQ(rec.params.kv_quant, expected[i].kv_quant);
+    EXPECT_EQ(rec.result.bytes_per_sequence, expected[i].bytes);
+    EXPECT_EQ(rec.result.status, "ok");
+    const bool taylor = rec.params.method == "sata";
+    EXPECT_EQ(rec.result.truncation.has_value(), taylor);
+    EXPECT_EQ(rec.result.rounding.has_value(), taylor);
+    ASSERT_TRUE(rec.result.baseline.has_value());
+    EXPECT_EQ(std::isnan(rec.result.kv_key_scale), i != 4);
+  }
+  const auto& none = contents.records[2].result;
+  EXPECT_EQ(none.total.abs_error.max, none.baseline->abs_error.max);
+  EXPECT_EQ(none.total.rel_error.median, none.baseline->rel_error.median);
+  EXPECT_GT(contents.records[3].result.total.rel_error.median, none.total.rel_error.median);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "satalab/error.hpp"
@@ -144,6 +145,35 @@ TEST(SweepConfig, NormalisedTextParsesBackToTheSamePoints) {
     EXPECT_EQ(a.points[i].scale, b.points[i].scale);
     EXPECT_EQ(a.points[i].causal, b.points[i].causal);
   }
+}
+
+TEST(SweepConfig, AxesAMethodDoesNotReadDoNotMultiplyItsPoints) {
+  // sata reads taylor_terms, exact-kvquant reads kv_quant, exact reads neither.
+  const SweepConfig c = parse(R"(
+method = ["sata", "exact-kvquant", "exact"]
+taylor_terms = [2, 3, 4]
+kv_quant = ["none", "int8"]
+precision = ["fp32", "fp16-acc32"]
+)");
+  const std::vector<std::tuple<std::string, unsigned, std::string, std::string>> expected = {
+      {"sata", 2, "none", "fp32"},          {"sata", 2, "none", "fp16-acc32"},
+      {"sata", 3, "none", "fp32"},          {"sata", 3, "none", "fp16-acc32"},
+      {"sata", 4, "none", "fp32"},          {"sata", 4, "none", "fp16-acc32"},
+      {"exact-kvquant", 2, "none", "fp32"}, {"exact-kvquant", 2, "none", "fp16-acc32"},
+      {"exact-kvquant", 2, "int8", "fp32"}, {"exact-kvquant", 2, "int8", "fp16-acc32"},
+      {"exact", 2, "none", "fp32"},         {"exact", 2, "none", "fp16-acc32"}};
+  ASSERT_EQ(c.points.size(), expected.size());
+  for (std::size_t i = 0; i < c.points.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(c.points[i].point_id, i);
+    EXPECT_EQ(c.points[i].method, std::get<0>(expected[i]));
+    EXPECT_EQ(c.points[i].taylor_terms, std::get<1>(expected[i]));
+    EXPECT_EQ(c.points[i].kv_quant, std::get<2>(expected[i]));
+    EXPECT_EQ(c.points[i].precision, std::get<3>(expected[i]));
+  }
+  // A scalar kv_quant is recorded as "none" for methods without a quantized cache.
+  EXPECT_EQ(parse("method = \"sata\"\nkv_quant = \"int8\"\n").points[0].kv_quant, "none");
+  EXPECT_EQ(parse("method = \"exact-kvquant\"\nkv_quant = \"int8\"\n").points[0].kv_quant, "int8");
 }
 
 TEST(SweepConfig, DValueDefaultsToDKeyPerPoint) {
@@ -334,7 +364,7 @@ TEST(SweepConfigShipped, EveryShippedConfigParses) {
     for (std::size_t i = 0; i < c.points.size(); ++i) ASSERT_EQ(c.points[i].point_id, i);
   }
   for (const char* name : {"paper_error.toml", "paper_error_quick.toml", "scale_sweep.toml", "context_sweep.toml",
-                           "needle.toml", "tiny.toml"}) {
+                           "needle.toml", "taylor_vs_quantized.toml", "tiny.toml"}) {
     EXPECT_TRUE(seen.count(name)) << name << " missing from " << configs_dir();
   }
 }
@@ -367,6 +397,42 @@ TEST(SweepConfigShipped, PaperErrorMatchesTheQuickGridAt102400Tokens) {
     EXPECT_EQ(full.points[i].heads, quick.points[i].heads);
     EXPECT_EQ(full.points[i].taylor_terms, quick.points[i].taylor_terms);
   }
+}
+
+TEST(SweepConfigShipped, TaylorVsQuantizedCrossesSataPWithEveryKvSchemeOnSharedInputs) {
+  const SweepConfig c = load_sweep_config((configs_dir() / "taylor_vs_quantized.toml").string(), {});
+  std::set<std::tuple<unsigned, std::uint64_t, std::string>> sata, kvquant;  // (d_key, n_tokens, variant@precision)
+  for (const PointParams& p : c.points) {
+    EXPECT_EQ(p.workload, "gaussian");
+    EXPECT_EQ(p.truth, "fp64");
+    EXPECT_EQ(p.seed, 1u);
+    EXPECT_EQ(p.heads, 1u);
+    EXPECT_TRUE(p.causal);
+    if (p.method == "sata") {
+      EXPECT_EQ(p.kv_quant, "none");
+      sata.insert({p.d_key, p.n_tokens, std::to_string(p.taylor_terms) + "@" + p.precision});
+    } else {
+      EXPECT_EQ(p.method, "exact-kvquant");
+      kvquant.insert({p.d_key, p.n_tokens, p.kv_quant + "@" + p.precision});
+    }
+  }
+  std::size_t expected_sata = 0, expected_kvquant = 0;
+  for (unsigned d : {8u, 16u, 32u, 64u}) {
+    for (std::uint64_t n : {1024u, 16384u}) {
+      for (const char* precision : {"fp16-acc32", "fp32"}) {
+        for (int P = 2; P <= 6; ++P, ++expected_sata) {
+          EXPECT_TRUE(sata.count({d, n, std::to_string(P) + "@" + precision})) << d << " " << n << " P=" << P;
+        }
+        for (const char* scheme : {"none", "fp16", "bf16", "e4m3", "e5m2", "int8", "int4-g32", "int2-g32"}) {
+          EXPECT_TRUE(kvquant.count({d, n, std::string(scheme) + "@" + precision})) << d << " " << n << " " << scheme;
+          ++expected_kvquant;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(sata.size(), expected_sata);
+  EXPECT_EQ(kvquant.size(), expected_kvquant);
+  EXPECT_EQ(c.points.size(), expected_sata + expected_kvquant);
 }
 
 TEST(SweepConfigShipped, TinyIsAFewSmallPoints) {

@@ -168,6 +168,7 @@ PointRecord make_record(std::uint64_t id, int variant = 0) {
   p.input_file = variant == 2 ? "/data/q k v \u00e9.h5" : "";
   p.seed = 0xFFFFFFFFFFFFFFFFULL - id;
   p.softmax_denominator = 0;
+  p.kv_quant = id % 3 == 1 ? "int4-g32-r128" : "none";
   auto& s = r.result;
   s.status = variant == 3 ? "failed: state of 1e12 elements exceeds the memory limit" : "ok";
   s.truth_used = variant == 3 ? "" : "mp128";
@@ -184,6 +185,9 @@ PointRecord make_record(std::uint64_t id, int variant = 0) {
   s.state_elements = 123456789012345ULL;
   s.flops_per_token = 42 + id;
   s.kv_cache_elements = 0;
+  s.bytes_per_sequence = 22528 + id;
+  s.kv_key_scale = variant == 1 ? 0.25 : std::numeric_limits<double>::quiet_NaN();
+  s.kv_value_scale = -0.0;
   s.wall_s = 0.125 * static_cast<double>(id + 1);
   s.truth_wall_s = 1e-3;
   if (variant == 2) {
@@ -274,6 +278,7 @@ std::string record_differences(const PointRecord& a, const PointRecord& b) {
   d.eq("input_file", p.input_file, q.input_file);
   d.eq("seed", p.seed, q.seed);
   d.num("softmax_denominator", p.softmax_denominator, q.softmax_denominator);
+  d.eq("kv_quant", p.kv_quant, q.kv_quant);
   const auto &s = a.result, &t = b.result;
   d.eq("status", s.status, t.status);
   d.eq("truth_used", s.truth_used, t.truth_used);
@@ -291,6 +296,9 @@ std::string record_differences(const PointRecord& a, const PointRecord& b) {
   d.eq("state_elements", s.state_elements, t.state_elements);
   d.eq("flops_per_token", s.flops_per_token, t.flops_per_token);
   d.eq("kv_cache_elements", s.kv_cache_elements, t.kv_cache_elements);
+  d.eq("bytes_per_sequence", s.bytes_per_sequence, t.bytes_per_sequence);
+  d.num("kv_key_scale", s.kv_key_scale, t.kv_key_scale);
+  d.num("kv_value_scale", s.kv_value_scale, t.kv_value_scale);
   d.num("wall_s", s.wall_s, t.wall_s);
   d.num("truth_wall_s", s.truth_wall_s, t.truth_wall_s);
   d.doubles("y", s.y, t.y);
@@ -704,21 +712,22 @@ TEST(ResultsFile, WrongSchemaVersionOrMissingDatasetIsRefusedNamingIt) {
   write_complete(path, 0, 2);
   const std::string good = read_bytes(path);
 
-  {  // schema_version = 2
+  const std::int64_t unknown = satalab::kResultsSchemaVersion + 1;
+  const std::string unknown_text = "schema_version " + std::to_string(unknown);
+  {  // a schema_version this build does not know
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     ASSERT_GE(file, 0);
     const hid_t attr = H5Aopen(file, "schema_version", H5P_DEFAULT);
     ASSERT_GE(attr, 0);
-    const std::int64_t two = 2;
-    ASSERT_GE(H5Awrite(attr, H5T_NATIVE_INT64, &two), 0);
+    ASSERT_GE(H5Awrite(attr, H5T_NATIVE_INT64, &unknown), 0);
     H5Aclose(attr);
     ASSERT_GE(H5Fclose(file), 0);
   }
   std::string message = error_of([&] { (void)satalab::read_results(path); });
-  EXPECT_NE(message.find("schema_version 2"), std::string::npos) << message;
+  EXPECT_NE(message.find(unknown_text), std::string::npos) << message;
   EXPECT_NE(message.find(path), std::string::npos) << message;
   message = error_of([&] { ResultsFile f(path, make_metadata(), OpenMode::resume); });
-  EXPECT_NE(message.find("schema_version 2"), std::string::npos) << message;
+  EXPECT_NE(message.find(unknown_text), std::string::npos) << message;
   EXPECT_FALSE(fs::exists(path + ".journal"));
 
   const auto without = [&](const char* object) {
@@ -771,13 +780,16 @@ for c in df.select_dtypes(object): df[c] = df[c].str.decode("utf-8")  # the docu
 assert len(df) == 3, len(df)
 assert list(df["point_id"]) == [0, 1, 2], list(df["point_id"])
 assert list(df["method"] == "sata") == [True, False, True], list(df["method"])
+assert list(df["kv_quant"]) == ["none", "int4-g32-r128", "none"], list(df["kv_quant"])
+assert list(df["bytes_per_sequence"]) == [22528, 22529, 22530], list(df["bytes_per_sequence"])
 assert df["causal"].dtype == bool, df["causal"].dtype
 assert df["has_truncation"].tolist() == [True, False, True]
 assert np.isnan(df["trunc_abs_err_median"][1])
 for name in ["point_id", "method", "taylor_terms", "d_key", "heads", "n_tokens", "scale", "precision", "status",
-             "abs_err_median", "abs_err_max", "rel_err_median", "wall_s"]:
+             "abs_err_median", "abs_err_max", "rel_err_median", "wall_s", "kv_quant", "bytes_per_sequence",
+             "kv_key_scale", "kv_value_scale"]:
     assert name in df.columns, name
-assert f.attrs["schema_version"] == 1
+assert f.attrs["schema_version"] == 2
 assert isinstance(f.attrs["config_text"], str) and "\u00b5" in f.attrs["config_text"]
 assert f.attrs["total_points"] == 8
 assert f["abs_hist"].shape == (3, 254) and f["abs_hist"].dtype == np.uint64
@@ -802,7 +814,7 @@ while off < len(data):
         assert payload[16:16 + method_len].decode() == ("exact" if point_id == 1 else "sata")
     else:
         (version,) = struct.unpack_from("<I", payload, 0)
-        assert version == 1
+        assert version == 2
     magics.append(magic)
     off += 16 + length
 assert off == len(data)

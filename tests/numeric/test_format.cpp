@@ -159,5 +159,17 @@ TEST(MpPrecisionScope, GivesAtLeastRequestedBitsWithoutWaste) {
   }
 }
 
+TEST(StorageBits, AreTheSignExponentFieldAndStoredSignificandOfEachFormat) {
+  // IEEE binary16/32/64 and bfloat16 by their standard encodings; OCP fp8 is 8 bits.
+  EXPECT_EQ(storage_bits(fp64()), 64);
+  EXPECT_EQ(storage_bits(fp32()), 32);
+  EXPECT_EQ(storage_bits(bf16()), 16);
+  EXPECT_EQ(storage_bits(fp16()), 16);
+  EXPECT_EQ(storage_bits(e4m3()), 8);
+  EXPECT_EQ(storage_bits(e4m3_saturating()), 8);
+  EXPECT_EQ(storage_bits(e5m2()), 8);
+  EXPECT_EQ(storage_bits(mp_format(256)), 256 + 32);  // significand + a 32-bit exponent field and sign
+}
+
 }  // namespace
 }  // namespace satalab

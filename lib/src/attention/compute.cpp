@@ -7,8 +7,10 @@
 
 #include "satalab/attention/kernels.hpp"
 #include "sata_blocked.hpp"
+#include "satalab/attention/quantized_kv.hpp"
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
+#include "satalab/cost/cost.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/numeric/multiprecision.hpp"
@@ -49,12 +51,22 @@ AttentionOutput compute_in(Method method, const QkvArrays& inputs, const Precisi
   const HeadTensor<T> k = to_carrier(inputs.k, round.input);
   const HeadTensor<T> v = to_carrier(inputs.v, round.input);
   AttentionResult<T> result;
+  AttentionOutput out;
   switch (method) {
     case Method::exact: result = exact_attention(q, k, v, policy, options); break;
     case Method::taylor_quadratic: result = taylor_quadratic_attention(q, k, v, policy, options); break;
     case Method::sata: result = sata_attention(q, k, v, policy, options); break;
+    case Method::exact_kvquant: {
+      // Exact attention over the cache as the scheme stores it.
+      check_attention_shapes(q, k, v, options);
+      DequantizedCache<T> k_cache = dequantized_cache(k, KvRole::key, options.kv_quant, policy);
+      DequantizedCache<T> v_cache = dequantized_cache(v, KvRole::value, options.kv_quant, policy);
+      result = exact_attention(q, k_cache.values, v_cache.values, policy, options);
+      out.kv_scales_key = std::move(k_cache.cast_scales);
+      out.kv_scales_value = std::move(v_cache.cast_scales);
+      break;
+    }
   }
-  AttentionOutput out;
   out.y.heads = result.y.heads;
   out.y.n_tokens = result.y.n_tokens;
   out.y.dim = result.y.dim;
@@ -75,6 +87,11 @@ std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, con
   std::uint64_t bytes = checked_mul(elements, per, "attention working set");
   // The float64 copy of the outputs.
   bytes = checked_add(bytes, (inputs.q.heads * inputs.q.n_tokens * (inputs.v.dim + 1)) * sizeof(double), "outputs");
+  if (method == Method::exact_kvquant) {
+    // The dequantized K and V in the carrier, and the float64 copies quantization works on.
+    const std::uint64_t kv = inputs.k.size() + inputs.v.size();
+    bytes = checked_add(bytes, checked_mul(kv, per + 2 * sizeof(double), "quantized KV cache"), "attention working set");
+  }
   if (method == Method::sata) {
     const std::uint64_t states = std::min<std::uint64_t>(inputs.q.heads, static_cast<std::uint64_t>(omp_get_max_threads()));
     const std::uint64_t state_elements =
@@ -98,6 +115,20 @@ bool uses_matrix_products(const PrecisionPolicy& policy) {
     case Carrier::mp: return false;
   }
   return false;
+}
+
+std::uint64_t sequence_memory_bytes(Method method, std::uint64_t heads, std::uint64_t n_tokens, std::uint64_t d_key,
+                                    std::uint64_t d_value, const PrecisionPolicy& policy,
+                                    const AttentionOptions& options) {
+  if (method == Method::sata) {
+    const SataCost cost = sata_cost(d_key, d_value, options.taylor_terms);
+    const std::uint64_t bits =
+        checked_mul(checked_mul(heads, cost.state_elements, "SATA state bytes"),
+                    static_cast<std::uint64_t>(storage_bits(policy.accumulate)), "SATA state bytes");
+    return bits / 8 + (bits % 8 != 0);
+  }
+  const KvQuantScheme scheme = method == Method::exact_kvquant ? options.kv_quant : KvQuantScheme{};
+  return kv_cache_bytes(scheme, policy.input, heads, n_tokens, d_key, d_value).total();
 }
 
 AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,

@@ -6,12 +6,13 @@
 
 namespace satalab {
 
-std::vector<std::string> method_names() { return {"sata", "taylor-quadratic", "exact"}; }
+std::vector<std::string> method_names() { return {"sata", "taylor-quadratic", "exact", "exact-kvquant"}; }
 
 Method method_by_name(std::string_view name) {
   if (name == "sata") return Method::sata;
   if (name == "taylor-quadratic") return Method::taylor_quadratic;
   if (name == "exact") return Method::exact;
+  if (name == "exact-kvquant") return Method::exact_kvquant;
   throw InvalidArgument(fmt::format("unknown method '{}' (allowed: {})", name, fmt::join(method_names(), ", ")));
 }
 
@@ -20,8 +21,11 @@ std::string_view method_name(Method method) {
     case Method::sata: return "sata";
     case Method::taylor_quadratic: return "taylor-quadratic";
     case Method::exact: return "exact";
+    case Method::exact_kvquant: return "exact-kvquant";
   }
   return "?";
 }
+
+bool method_is_taylor(Method method) { return method == Method::sata || method == Method::taylor_quadratic; }
 
 }  // namespace satalab

@@ -187,6 +187,7 @@ void record_fields(Rec& r, F&& f) {
   f("", "seed", p.seed);
   f("", "softmax_denominator", p.softmax_denominator);
   f("", "truth_rows", p.truth_rows);
+  f("", "kv_quant", p.kv_quant);
   auto& s = r.result;
   f("", "status", s.status);
   f("", "truth_used", s.truth_used);
@@ -205,6 +206,9 @@ void record_fields(Rec& r, F&& f) {
   f("", "state_elements", s.state_elements);
   f("", "flops_per_token", s.flops_per_token);
   f("", "kv_cache_elements", s.kv_cache_elements);
+  f("", "bytes_per_sequence", s.bytes_per_sequence);
+  f("", "kv_key_scale", s.kv_key_scale);
+  f("", "kv_value_scale", s.kv_value_scale);
   f("", "wall_s", s.wall_s);
   f("", "truth_wall_s", s.truth_wall_s);
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 
@@ -76,6 +77,13 @@ Format mp_format(unsigned bits) {
   f.max_finite = HUGE_VAL;
   f.multiprecision = true;
   return f;
+}
+
+int storage_bits(const Format& format) {
+  const long long codes = static_cast<long long>(format.emax) - format.emin + 2 +
+                          (format.overflow == OverflowRule::infinity ? 1 : 0);
+  const int exponent_bits = std::bit_width(static_cast<unsigned long long>(codes - 1));
+  return 1 + exponent_bits + (format.precision_bits - 1);
 }
 
 std::vector<std::string> format_names() {

@@ -2,6 +2,7 @@
 // Runtime dispatch: run a method on float64 inputs under a precision policy,
 // choosing the carrier scalar (float, double or MPFR) the policy needs, and
 // return float64 outputs. Inputs are rounded once into the input format.
+#include <cstdint>
 #include <vector>
 
 #include "satalab/attention/options.hpp"
@@ -13,6 +14,9 @@ namespace satalab {
 struct AttentionOutput {
   HeadArrays y;           // [heads, n_tokens, d_value], the carrier's value rounded to float64
   std::vector<double> z;  // [heads, n_tokens] normalisers
+  // exact-kvquant with a float-cast scheme: the absmax scales of K and V (one
+  // per tensor or per head, quantized_kv.hpp); empty otherwise.
+  std::vector<double> kv_scales_key, kv_scales_value;
 };
 
 // Throws InvalidArgument (shapes, P, names) or ResourceLimit (memory) before
@@ -29,5 +33,14 @@ std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, con
 // double carrier accumulating in its own format: fp64, fp32, *-acc32); false
 // when every operation is rounded in software (fp16/bf16 accumulation, mp).
 bool uses_matrix_products(const PrecisionPolicy& policy);
+
+// Memory the method keeps for one sequence of n_tokens (all heads), in bytes:
+// the KV cache for exact, taylor-quadratic and exact-kvquant (as
+// options.kv_quant stores it; unquantized values in the policy's input
+// format), SATA's recurrent state for sata (heads × state elements × bytes of
+// the accumulate format). Throws ResourceLimit on 64-bit overflow.
+std::uint64_t sequence_memory_bytes(Method method, std::uint64_t heads, std::uint64_t n_tokens, std::uint64_t d_key,
+                                    std::uint64_t d_value, const PrecisionPolicy& policy,
+                                    const AttentionOptions& options);
 
 }  // namespace satalab

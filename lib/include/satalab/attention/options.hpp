@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "satalab/attention/quantized_kv.hpp"
 #include "satalab/basis/feature_map.hpp"
 
 namespace satalab {
@@ -23,6 +24,8 @@ struct AttentionOptions {
   CoefficientPlacement placement = CoefficientPlacement::paper;
   // Keys per block of exact attention's online (max-subtracted) softmax.
   std::size_t key_block = 256;
+  // Method::exact_kvquant: how the KV cache stores K and V (quantized_kv.hpp).
+  KvQuantScheme kv_quant;
 
   // Exact and Taylor-quadratic attention only: compute just these query
   // positions (strictly increasing, < n_tokens), each still against all the
@@ -33,9 +36,12 @@ struct AttentionOptions {
   std::size_t effective_chunk() const { return chunk == 0 ? kDefaultChunk : chunk; }
 };
 
-enum class Method { exact, taylor_quadratic, sata };
+// exact_kvquant: exact attention over K and V as options.kv_quant stores them.
+enum class Method { exact, taylor_quadratic, sata, exact_kvquant };
 Method method_by_name(std::string_view name);  // InvalidArgument lists the names
 std::string_view method_name(Method method);
 std::vector<std::string> method_names();
+// True for the methods that evaluate the truncated series (P applies): sata, taylor-quadratic.
+bool method_is_taylor(Method method);
 
 }  // namespace satalab

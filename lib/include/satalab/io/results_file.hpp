@@ -23,7 +23,8 @@
 
 namespace satalab {
 
-inline constexpr int kResultsSchemaVersion = 1;
+// 2: columns kv_quant, bytes_per_sequence, kv_key_scale, kv_value_scale (method exact-kvquant).
+inline constexpr int kResultsSchemaVersion = 2;
 // Per-position summaries have this many blocks of token positions (fewer when n_tokens is smaller).
 inline constexpr std::size_t kPositionBlocks = 16;
 
@@ -51,6 +52,7 @@ struct PointParams {
   // and every error statistic over those rows only. Makes long contexts
   // affordable: the truth costs O(R·n) instead of O(n²).
   std::uint64_t truth_rows = 0;
+  std::string kv_quant = "none";      // exact-kvquant: the KV-cache scheme (attention/quantized_kv.hpp)
 };
 
 // Query rows per head at which a point's errors are measured: n_tokens, or
@@ -75,6 +77,10 @@ struct PointResult {
   // be retrieved at all (NaN unless needle, and when truth_rows < n_tokens).
   double needle_truth_hit_rate = std::numeric_limits<double>::quiet_NaN();
   std::uint64_t state_elements = 0, flops_per_token = 0, kv_cache_elements = 0;
+  std::uint64_t bytes_per_sequence = 0;  // KV cache (exact methods) or SATA state, all heads (compute.hpp)
+  // exact-kvquant with a float cast: the absmax scale of K and V (the largest per-head one with -head).
+  double kv_key_scale = std::numeric_limits<double>::quiet_NaN();
+  double kv_value_scale = std::numeric_limits<double>::quiet_NaN();
   double wall_s = 0;        // this point's method + metrics
   double truth_wall_s = 0;  // truth computation (0 when reused from another point)
   // Raw outputs, only with --save-outputs (float64 [heads, rows, d_value] and

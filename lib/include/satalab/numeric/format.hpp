@@ -46,4 +46,12 @@ Format mp_format(unsigned bits);
 Format format_by_name(std::string_view name);
 std::vector<std::string> format_names();
 
+// Bits one value of the format occupies in memory: sign + exponent field +
+// (p - 1) stored significand bits. The exponent field holds the normal
+// binades emin..emax, one code for zeros and subnormals, and (formats that
+// overflow to infinity) one for Inf/NaN: 16 for fp16 and bf16, 32 for fp32,
+// 64 for fp64, 8 for e4m3, e4m3sat and e5m2 (e4m3 keeps NaN inside its top
+// binade). mp<bits>: the significand plus MPFR's 32-bit-range exponent and sign.
+int storage_bits(const Format& format);
+
 }  // namespace satalab
