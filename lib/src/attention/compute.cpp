@@ -27,10 +27,13 @@ std::uint64_t carrier_bytes(const PrecisionPolicy& policy) {
   return sizeof(double);
 }
 
+// float64 inputs rounded into the input format in one step, then carried
+// exactly (every input format fits its policy's carrier). Converting to the
+// carrier first would round twice (double -> float -> fp16), DESIGN §3.
 template <class T>
-HeadTensor<T> to_carrier(const HeadArrays& in, const Rounder<T>& round_input) {
+HeadTensor<T> to_carrier(const HeadArrays& in, const Format& input) {
   HeadTensor<T> out(in.heads, in.n_tokens, in.dim);
-  for (std::size_t i = 0; i < in.data.size(); ++i) out.data[i] = round_input(T(in.data[i]));
+  for (std::size_t i = 0; i < in.data.size(); ++i) out.data[i] = T(round_to(in.data[i], input));
   return out;
 }
 
@@ -46,10 +49,9 @@ double to_double(const T& x) {
 template <class T>
 AttentionOutput compute_in(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
                            const AttentionOptions& options) {
-  const PolicyRounders<T> round(policy);
-  const HeadTensor<T> q = to_carrier(inputs.q, round.input);
-  const HeadTensor<T> k = to_carrier(inputs.k, round.input);
-  const HeadTensor<T> v = to_carrier(inputs.v, round.input);
+  const HeadTensor<T> q = to_carrier<T>(inputs.q, policy.input);
+  const HeadTensor<T> k = to_carrier<T>(inputs.k, policy.input);
+  const HeadTensor<T> v = to_carrier<T>(inputs.v, policy.input);
   AttentionResult<T> result;
   AttentionOutput out;
   switch (method) {
