@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "hierarchical_features.hpp"
 #include "kernel_common.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/numeric/multiprecision.hpp"
@@ -100,18 +101,7 @@ void low_monomials(const SymmetricBasis& low_basis, const T* x, std::size_t coun
       for (std::size_t i = 0; i < d; ++i) scaled[t * d + i] = round(source[i] * coef.input_scale);
       source = scaled.data() + t * d;
     }
-    // Degree by degree as monomial_features does, each degree rounded at once.
-    T* o = out + t * L;
-    o[0] = T(1);
-    for (std::size_t p = 1; p < low_basis.taylor_terms(); ++p) {
-      T* next = o + low_basis.offset(p);
-      for (std::size_t parent = low_basis.offset(p - 1); parent < low_basis.offset(p); ++parent) {
-        const std::size_t first = p == 1 ? 0 : low_basis.last_index(parent);
-        const T value = o[parent];
-        for (std::size_t j = first; j < d; ++j) *next++ = value * source[j];
-      }
-      round.apply(o + low_basis.offset(p), low_basis.size(p));
-    }
+    monomials_by_degree(low_basis, source, out + t * L, round);
   }
 }
 

@@ -28,6 +28,11 @@ class SataState {
   SataState(const SataState&) = delete;
   SataState& operator=(const SataState&) = delete;
 
+  // A new state without tokens that shares this one's basis and coefficient
+  // tables (another head of the same model: H heads then keep one copy of
+  // the tables, which a decode step reads for every head).
+  std::unique_ptr<SataState> empty_sibling() const;
+
   // Adds one token (k: d_key values, v: d_value values, in the input format).
   void append(const T* k, const T* v);
   // Output row y (d_value values) and normaliser z for query q, from the
@@ -35,6 +40,23 @@ class SataState {
   void query(const T* q, T* y, T* z) const;
   // Unnormalised sums: num[t] = Σ_r a_q Φ_r(q) S[r][t], den = Σ_r a_q Φ_r(q) z[r].
   void readout_sums(const T* q, T* num, T* den) const;
+
+  // One decode step of causal attention: appends the token (k, v), then reads
+  // out its query q from the state that now holds it, so the query attends to
+  // every token so far, itself included (row t of causal attention over
+  // tokens 0..t). Equal, bit for bit, to append(k, v) followed by
+  // query(q, y, z): the same operations in the same order.
+  //
+  // Where the fast path applies (float or double carrier accumulating in the
+  // carrier's own format: fp64, fp32, *-acc32), it is one pass over the state
+  // — each row read once, updated, written once and read out — with both
+  // feature vectors built degree by degree and rounded with the vectorised
+  // array rounding into per-thread scratch; append, query and readout_sums
+  // use the same row kernel.
+  // Policies that round sums (fp16, bf16) and mp run operation by operation.
+  void step(const T* q, const T* k, const T* v, T* y, T* z);
+  // Whether append/query/step take the vectorised path for this policy.
+  bool fast_path() const { return fast_; }
 
   std::size_t tokens() const { return tokens_; }
   std::size_t d_key() const { return basis_->dim(); }
@@ -46,7 +68,7 @@ class SataState {
   const PrecisionPolicy& policy() const { return policy_; }
   const T& softmax_denominator() const { return c_; }
   const SymmetricBasis& basis() const { return *basis_; }
-  const FeatureCoefficients<T>& coefficients() const { return coefficients_; }
+  const FeatureCoefficients<T>& coefficients() const { return *coefficients_; }
 
   // For the blocked (matrix-product) kernels, which update the rows in place
   // and then account for the tokens they added.
@@ -57,17 +79,23 @@ class SataState {
   static std::uint64_t bytes_per_element(const PrecisionPolicy& policy);
 
  private:
+  struct SiblingTag {};
+  SataState(const SataState& like, SiblingTag);
+  void allocate();
   void features(const T* x, const std::vector<T>& coefficient, bool coefficient_is_one, T* out) const;
+  void finish_readout(const T* num, T den, T* y, T* z) const;
 
   std::shared_ptr<const SymmetricBasis> basis_;
   std::size_t d_value_;
   PrecisionPolicy policy_;
   PolicyRounders<T> round_;
   T c_;
-  FeatureCoefficients<T> coefficients_;
+  std::shared_ptr<const FeatureCoefficients<T>> coefficients_;
   std::vector<T> state_;
+  // Token-by-token path only (the fast path uses per-thread scratch).
   mutable std::vector<T> scratch_features_, scratch_input_;
   std::size_t tokens_ = 0;
+  bool fast_ = false;
 };
 
 // Causal prefill of n tokens of one head continuing from `state`: chunks of
