@@ -543,6 +543,36 @@ TEST_P(RoundingEnumeration, FloatArraysMatchEnumerationOracle) {
   }
 }
 
+// Short arrays (every length up to two tiles and a bit, so that every
+// padding of the last vector and of the last tile occurs) at unaligned
+// offsets, with the elements around the array left untouched.
+TEST_P(RoundingEnumeration, ShortArraysOfEveryLengthMatchEnumerationOracle) {
+  const Encoding& e = GetParam();
+  const Format& f = e.format();
+  const Table& t = table_for(e);
+  std::mt19937_64 rng(4242u + static_cast<unsigned>(e.total_bits()));
+  std::uniform_int_distribution<std::size_t> index(0, t.values.size() - 1);
+  std::uniform_real_distribution<double> fraction(0.0, 1.0);
+  for (std::size_t n = 0; n <= 530; n += n < 70 ? 1 : 23) {
+    std::vector<float> buffer(n + 5, 7.0f), in(n);
+    for (auto& x : in) {
+      const std::size_t i = index(rng);
+      const double b = i + 1 < t.values.size() ? t.values[i + 1] : t.beyond;
+      x = static_cast<float>(t.values[i] + fraction(rng) * (b - t.values[i]));
+      if (rng() & 1) x = -x;
+    }
+    round_to(in.data(), buffer.data() + 3, n, f);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double want = oracle(t, f, static_cast<double>(in[i]));
+      ASSERT_TRUE(same(static_cast<double>(buffer[3 + i]), want))
+          << e.name << " n = " << n << " i = " << i << " x = " << show(static_cast<double>(in[i]));
+    }
+    for (std::size_t i : {std::size_t{0}, std::size_t{1}, std::size_t{2}, n + 3, n + 4}) {
+      ASSERT_EQ(buffer[i], 7.0f) << e.name << " n = " << n << ": element " << i << " outside the array was written";
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Formats, RoundingEnumeration, ::testing::ValuesIn(encodings()), encoding_name);
 
 // ---------------------------------------------------------------------------

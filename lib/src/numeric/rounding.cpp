@@ -2,6 +2,10 @@
 
 #include <mpfr.h>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <bit>
 #include <cstdint>
@@ -98,6 +102,14 @@ float round_to(float x, const Format& format) {
   return rounded;
 }
 
+#if defined(__F16C__)
+// IEEE binary16 with its usual rules (the fp16 format).
+static bool is_ieee_binary16(const Format& format) {
+  return !format.multiprecision && format.precision_bits == 11 && format.emin == -14 && format.emax == 15 &&
+         format.subnormals && format.overflow == OverflowRule::infinity;
+}
+#endif
+
 // The fast path of round_to(float) without branches, a tile at a time so the
 // compiler can vectorise it; elements it does not cover (zeros, subnormal
 // floats, NaN/Inf, results below the format's subnormal grid) are redone by
@@ -107,6 +119,21 @@ void round_to(const float* in, float* out, std::size_t n, const Format& format) 
     if (in != out) std::copy(in, in + n, out);
     return;
   }
+#if defined(__F16C__)
+  // The hardware conversion float -> binary16 is one IEEE rounding (to
+  // nearest even, immediate mode 0, whatever MXCSR says), with subnormals and
+  // overflow to infinity: exactly round_to, eight elements per instruction.
+  // (NaNs come back quiet, with the payload's top bits.)
+  if (is_ieee_binary16(format)) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m128i half = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
+      _mm256_storeu_ps(out + i, _mm256_cvtph_ps(half));
+    }
+    for (; i < n; ++i) out[i] = round_to(in[i], format);
+    return;
+  }
+#endif
   if (format.multiprecision || !format.subnormals || format.precision_bits < 3 || format.emin < -126) {
     for (std::size_t i = 0; i < n; ++i) out[i] = round_to(in[i], format);
     return;
@@ -119,14 +146,19 @@ void round_to(const float* in, float* out, std::size_t n, const Format& format) 
   // formats whose subnormals are normal floats (fp16, e4m3, e5m2; not bf16).
   const std::uint32_t smallest = std::bit_cast<std::uint32_t>(std::ldexp(1.0f, format.min_exponent()));
   const std::uint32_t second_smallest = std::bit_cast<std::uint32_t>(std::ldexp(1.0f, format.min_exponent() + 1));
-  constexpr std::size_t kTile = 256;
-  float original[kTile];
+  // A tile is padded with zeros to whole vectors of kLanes, so that short
+  // arrays (the few features of one degree of a small head) run in vector
+  // code too instead of a scalar remainder loop.
+  constexpr std::size_t kTile = 256, kLanes = 16;
+  float original[kTile], result[kTile];
   std::uint8_t slow[kTile];
   for (std::size_t start = 0; start < n; start += kTile) {
     const std::size_t count = std::min(kTile, n - start);
+    const std::size_t padded = (count + kLanes - 1) / kLanes * kLanes;
     std::copy(in + start, in + start + count, original);
+    std::fill(original + count, original + padded, 0.0f);
     int any_slow = 0;
-    for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t i = 0; i < padded; ++i) {
       const std::uint32_t bits = std::bit_cast<std::uint32_t>(original[i]);
       const std::uint32_t sign = bits & 0x80000000u, magnitude = bits & 0x7fffffffu;
       const int biased = static_cast<int>(magnitude >> 23);
@@ -154,8 +186,9 @@ void round_to(const float* in, float* out, std::size_t n, const Format& format) 
       const std::uint32_t result_magnitude =
           (tiny & use_tiny) | (rounded_magnitude & use_rounded) | (magnitude & ~(use_tiny | use_rounded));
       const float rounded = std::bit_cast<float>(sign | result_magnitude);
-      out[start + i] = std::fabs(rounded) > max_finite ? std::copysign(overflow_magnitude, original[i]) : rounded;
+      result[i] = std::fabs(rounded) > max_finite ? std::copysign(overflow_magnitude, original[i]) : rounded;
     }
+    std::copy(result, result + count, out + start);
     if (any_slow) {
       for (std::size_t i = 0; i < count; ++i) {
         if (slow[i]) out[start + i] = round_to(original[i], format);
