@@ -1,6 +1,7 @@
 #pragma once
 // Pieces shared by the kernels (internal): scores, the truncated exponential,
 // and accumulation, each rounding as the precision policy says.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <optional>
@@ -27,6 +28,23 @@ T truncated_exp(const T& s, std::size_t taylor_terms, const PolicyRounders<T>& r
     r = round.compute(T(1) + round.compute(round.compute(s * r) / T(static_cast<double>(p))));
   }
   return r;
+}
+
+// truncated_exp over an array, in place: s[j] <- T_P(s[j]) for j < n, the
+// same operations as truncated_exp element by element, each step rounded into
+// the compute format with the vectorised array rounding. `term`: n scratch values.
+template <class T>
+void truncated_exp_array(T* s, std::size_t n, std::size_t taylor_terms, const PolicyRounders<T>& round, T* term) {
+  std::fill(term, term + n, T(1));
+  for (std::size_t p = taylor_terms - 1; p >= 1; --p) {
+    for (std::size_t j = 0; j < n; ++j) term[j] = s[j] * term[j];
+    round.compute.apply(term, n);
+    for (std::size_t j = 0; j < n; ++j) term[j] /= T(static_cast<double>(p));
+    round.compute.apply(term, n);
+    for (std::size_t j = 0; j < n; ++j) term[j] = T(1) + term[j];
+    round.compute.apply(term, n);
+  }
+  std::copy(term, term + n, s);
 }
 
 // num += weight · v, den += weight, in the accumulate format.

@@ -199,17 +199,7 @@ void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& 
             for (std::size_t j = 0; j < valid; ++j) s[j] = exp(s[j]);
             round.compute.apply(s, valid);
           } else if (valid > 0) {
-            // Horner's rule as in truncated_exp: r = 1 + (s·r)/p, p = P-1 .. 1.
-            std::fill(term.begin(), term.begin() + valid, T(1));
-            for (std::size_t p = taylor_terms - 1; p >= 1; --p) {
-              for (std::size_t j = 0; j < valid; ++j) term[j] = s[j] * term[j];
-              round.compute.apply(term.data(), valid);
-              for (std::size_t j = 0; j < valid; ++j) term[j] /= T(static_cast<double>(p));
-              round.compute.apply(term.data(), valid);
-              for (std::size_t j = 0; j < valid; ++j) term[j] = T(1) + term[j];
-              round.compute.apply(term.data(), valid);
-            }
-            std::copy(term.begin(), term.begin() + valid, s);
+            detail::truncated_exp_array(s, valid, taylor_terms, round, term.data());
           }
           std::fill(s + valid, s + cols, T(0));
         }

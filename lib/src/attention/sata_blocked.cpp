@@ -163,7 +163,7 @@ std::uint64_t sata_blocked_workspace_bytes(std::size_t d_key, std::size_t d_valu
   const std::uint64_t block = block_rows_for(width, scalar_bytes) + d_key;  // a top block may overshoot by < d
   std::uint64_t elements = checked_mul(2 * chunk, low, "SATA low-degree features");          // queries and keys
   elements = checked_add(elements, kPartitions * chunk * (2 * block + width), "SATA block buffers");
-  elements = checked_add(elements, chunk * (2 * width + 2 * d_key + chunk), "SATA chunk buffers");
+  elements = checked_add(elements, chunk * (2 * width + 2 * d_key + chunk + 1), "SATA chunk buffers");
   return checked_mul(elements, scalar_bytes, "SATA workspace");
 }
 
@@ -185,6 +185,7 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
   std::vector<T> scaled_q(chunk * d), scaled_k(chunk * d);
   std::vector<T> buf_q(G * chunk * max_rows), buf_k(G * chunk * max_rows), partial(G * chunk * W);
   RowMatrix<T> v1(chunk, W), num(chunk, W), scores, weights;
+  std::vector<T> term(chunk);
   T* S = state.mutable_values().data();
 
   // One pass over the state for tokens [start, start+count): the readout of
@@ -257,9 +258,10 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
       scores.noalias() = qc * kc.transpose();
       weights.setZero(count, count);
       for (std::size_t i = 0; i < count; ++i) {
-        for (std::size_t j = 0; j <= i; ++j) {
-          weights(i, j) = truncated_exp(round.compute(scores(i, j) / c), P, round);
-        }
+        T* w = weights.data() + i * count;  // row i, keys j <= i
+        for (std::size_t j = 0; j <= i; ++j) w[j] = scores(i, j) / c;
+        round.compute.apply(w, i + 1);
+        truncated_exp_array(w, i + 1, P, round, term.data());
       }
       num.topRows(count).noalias() += weights * v1.topRows(count);
       write_rows(start, count);

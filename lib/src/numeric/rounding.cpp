@@ -74,6 +74,14 @@ double round_to(double x, const Format& format) {
   return round_native(x, format);
 }
 
+#if defined(__F16C__)
+// IEEE binary16 with its usual rules (the fp16 format).
+static bool is_ieee_binary16(const Format& format) {
+  return !format.multiprecision && format.precision_bits == 11 && format.emin == -14 && format.emax == 15 &&
+         format.subnormals && format.overflow == OverflowRule::infinity;
+}
+#endif
+
 // Fast path for the common case, a normal float rounded onto a grid no finer
 // than its own: round to nearest even on the low `drop` bits of the encoding.
 // The IEEE encoding is monotone in the magnitude, so a carry out of the
@@ -82,6 +90,10 @@ double round_to(double x, const Format& format) {
 // takes the generic path above.
 float round_to(float x, const Format& format) {
   if (contains_carrier<float>(format)) return x;
+#if defined(__F16C__)
+  // One IEEE rounding to nearest even into binary16 (see the array routine).
+  if (is_ieee_binary16(format)) return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT));
+#endif
   const std::uint32_t bits = std::bit_cast<std::uint32_t>(x);
   const int biased = static_cast<int>((bits >> 23) & 0xffu);
   if (biased == 0 || biased == 0xff || format.multiprecision || !format.subnormals) return round_native(x, format);
@@ -101,14 +113,6 @@ float round_to(float x, const Format& format) {
   if (std::fabs(rounded) > static_cast<float>(format.max_finite)) return overflow_value(x, format);
   return rounded;
 }
-
-#if defined(__F16C__)
-// IEEE binary16 with its usual rules (the fp16 format).
-static bool is_ieee_binary16(const Format& format) {
-  return !format.multiprecision && format.precision_bits == 11 && format.emin == -14 && format.emax == 15 &&
-         format.subnormals && format.overflow == OverflowRule::infinity;
-}
-#endif
 
 // The fast path of round_to(float) without branches, a tile at a time so the
 // compiler can vectorise it; elements it does not cover (zeros, subnormal
@@ -130,7 +134,13 @@ void round_to(const float* in, float* out, std::size_t n, const Format& format) 
       const __m128i half = _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT);
       _mm256_storeu_ps(out + i, _mm256_cvtph_ps(half));
     }
-    for (; i < n; ++i) out[i] = round_to(in[i], format);
+    if (i < n) {  // the last 1..7 elements through one padded vector
+      float tail[8] = {};
+      std::copy(in + i, in + n, tail);
+      const __m128i half = _mm256_cvtps_ph(_mm256_loadu_ps(tail), _MM_FROUND_TO_NEAREST_INT);
+      _mm256_storeu_ps(tail, _mm256_cvtph_ps(half));
+      std::copy(tail, tail + (n - i), out + i);
+    }
     return;
   }
 #endif
