@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   const Runner info = add_info_command(app);
   const Runner run = add_run_command(app, command_line);
   const Runner sweep = add_sweep_command(app, command_line);
+  const Runner bench = add_bench_command(app, command_line);
 
   try {
     app.parse(argc, argv);
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("info")) return info();
     if (app.got_subcommand("run")) return run();
     if (app.got_subcommand("sweep")) return sweep();
+    if (app.got_subcommand("bench")) return bench();
   } catch (const InvalidArgument& e) {
     std::cerr << "satalab: error: " << e.what() << "\n";
     return kExitBadInput;
