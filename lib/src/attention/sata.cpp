@@ -86,6 +86,10 @@ void state_rows_any(T* __restrict state, std::size_t rows, std::size_t width, co
   }
 }
 
+// States below this many elements (d = 16, P = 4 has 16,473) are prefilled
+// on one thread.
+constexpr std::size_t kMinParallelPrefillStateElements = 64 * 1024;
+
 // The fast path exists for float and double only (mp_t never takes it).
 template <class T>
 constexpr bool fast_path_code = std::is_same_v<T, float> || std::is_same_v<T, double>;
@@ -290,7 +294,11 @@ void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v
                          T* y, T* z) {
   if constexpr (!std::is_same_v<T, mp_t>) {
     if (detail::blocked_path_applies<T>(state.policy())) {
-      detail::sata_blocked(state, q, k, v, n, chunk, Mask::causal, omp_in_parallel() == 0, y, z);
+      // Threads share the state's rows only when a chunk's pass over them
+      // outweighs starting a parallel region (microseconds, milliseconds when
+      // the cores are shared with other work); the results do not depend on it.
+      const bool parallel = omp_in_parallel() == 0 && state.state_elements() >= kMinParallelPrefillStateElements;
+      detail::sata_blocked(state, q, k, v, n, chunk, Mask::causal, parallel, y, z);
       return;
     }
   }

@@ -103,7 +103,8 @@ class SataState {
 // writes y [n × d_value] and z [n] and leaves all n tokens in the state.
 // Where the policy allows (float/double carrier accumulating in the carrier's
 // own format) it runs as blocked matrix products over the state, spread over
-// the OpenMP threads unless called inside a parallel region; otherwise token
+// the OpenMP threads unless called inside a parallel region or the state has
+// fewer than 64K elements (then one thread is faster); otherwise token
 // by token with every operation rounded as the policy says.
 template <class T>
 void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v, std::size_t n,
