@@ -15,6 +15,7 @@
 #include "satalab/error.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/memory.hpp"
+#include "satalab/metrics/error_decomposition.hpp"
 #include "satalab/metrics/error_metrics.hpp"
 #include "satalab/numeric/precision_policy.hpp"
 #include "satalab/workload/gaussian.hpp"
@@ -214,18 +215,10 @@ int run(const RunOptions& o, const std::string& command_line) {
 }  // namespace
 
 // Truth precision: fp64 is enough for policies at fp32 and below; an fp64 or
-// multiprecision policy is compared against a wider MPFR truth.
+// multiprecision policy is compared against a wider MPFR truth (the library's
+// rule, shared with the Python module's decompose()).
 PrecisionPolicy choose_truth(const std::string& name, const PrecisionPolicy& policy) {
-  if (name != "auto") {
-    const PrecisionPolicy truth = precision_policy(name);
-    if (truth.name != "fp64" && truth.carrier != Carrier::mp) {
-      throw InvalidArgument(fmt::format("truth precision '{}' is not allowed (allowed: fp64, mp<bits> e.g. mp256)", name));
-    }
-    return truth;
-  }
-  if (policy.carrier == Carrier::f32) return precision_policy("fp64");
-  if (policy.carrier == Carrier::f64) return precision_policy("mp128");
-  return precision_policy(fmt::format("mp{}", 2 * policy.mp_bits));
+  return truth_policy(name, policy);
 }
 
 Runner add_run_command(CLI::App& app, const std::string& command_line) {

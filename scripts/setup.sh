@@ -4,7 +4,9 @@
 # nothing is missing. Nothing is downloaded from anywhere but Debian.
 #
 # Usage: scripts/setup.sh [--with-mpi] [--with-python] [--with-notebooks]
-#        (by default: build + test dependencies, Python plotting stack)
+#        (by default: build + test dependencies, Python plotting stack;
+#        --with-python: the Python module (pybind11) and its tests (pytest);
+#        --with-notebooks: executing notebooks headless; scripts/test.sh uses both)
 set -euo pipefail
 
 packages=(
@@ -22,7 +24,7 @@ for arg in "$@"; do
     --with-mpi) packages+=(openmpi-bin libopenmpi-dev) ;;
     --with-python) packages+=(pybind11-dev python3-dev python3-pytest) ;;
     --with-notebooks) packages+=(jupyter-nbconvert python3-ipykernel) ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (allowed: --with-mpi, --with-python, --with-notebooks)" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up (Debian packages), build and run every test with ctest.
+# Set up (Debian packages, including those of the Python module's tests), build
+# and run every test with ctest (GoogleTest suites and the pytest files).
 #   scripts/test.sh          release build (build/release)
 #   scripts/test.sh --asan   AddressSanitizer + UndefinedBehaviorSanitizer build (build/asan-ubsan)
 set -euo pipefail
@@ -9,11 +10,12 @@ preset=release
 case "${1:-}" in
   "") ;;
   --asan) preset=asan-ubsan ;;
-  -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
   *) echo "test.sh: unknown option '$1' (allowed: --asan)" >&2; exit 2 ;;
 esac
 
-scripts/setup.sh
-cmake --preset "$preset" >/dev/null
+# The Python module's tests (pytest) and its notebook (nbconvert) are part of the suite.
+scripts/setup.sh --with-python --with-notebooks
+cmake --preset "$preset" -DSATALAB_PYTHON=ON >/dev/null
 cmake --build --preset "$preset"
 ctest --preset "$preset"

@@ -1,0 +1,271 @@
+// satalab.attention, satalab.decompose, satalab.error_metrics, satalab.gaussian_inputs.
+#include <fmt/format.h>
+
+#include "common.hpp"
+#include "satalab/attention/kernels.hpp"
+#include "satalab/basis/symmetric_basis.hpp"
+#include "satalab/error.hpp"
+#include "satalab/metrics/error_decomposition.hpp"
+#include "satalab/workload/gaussian.hpp"
+
+namespace satalab::python {
+namespace {
+
+using namespace pybind11::literals;
+
+// q, k, v from numpy: float16/32/64, rank 2 (one head) or 3, finite, shapes
+// that agree (the library's checks and messages).
+struct Inputs {
+  QkvArrays qkv;
+  bool one_head = false;  // rank-2 inputs: outputs drop the head axis
+};
+
+Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v) {
+  Float64Array arrays[3] = {float64_array(q, "q"), float64_array(k, "k"), float64_array(v, "v")};
+  const char* names[3] = {"q", "k", "v"};
+  for (int i = 0; i < 3; ++i) check_finite(arrays[i], names[i]);
+  if (arrays[0].shape.size() != arrays[1].shape.size() ||
+      arrays[0].shape.size() != arrays[2].shape.size()) {
+    throw InvalidArgument(fmt::format(
+        "q {}, k {} and v {} must have the same rank (2: [n_tokens, d] or 3: "
+        "[heads, n_tokens, d])",
+        shape_text(arrays[0].shape), shape_text(arrays[1].shape), shape_text(arrays[2].shape)));
+  }
+  Inputs in;
+  in.one_head = arrays[0].shape.size() == 2;
+  in.qkv.q = head_arrays(std::move(arrays[0]), "q");
+  in.qkv.k = head_arrays(std::move(arrays[1]), "k");
+  in.qkv.v = head_arrays(std::move(arrays[2]), "v");
+  const auto header = [](const HeadArrays& a) {
+    HeadTensor<double> t;  // dimensions only: the check reads no data
+    t.heads = a.heads;
+    t.n_tokens = a.n_tokens;
+    t.dim = a.dim;
+    return t;
+  };
+  AttentionOptions shapes_only;
+  check_attention_shapes(header(in.qkv.q), header(in.qkv.k), header(in.qkv.v), shapes_only);
+  return in;
+}
+
+void check_taylor_terms(Method method, const AttentionOptions& options) {
+  if (method == Method::sata && options.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
+    throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid for sata (allowed: 1 .. {})",
+                                      options.taylor_terms, SymmetricBasis::kMaxTaylorTerms));
+  }
+}
+
+py::tuple output_arrays(AttentionOutput&& out, bool one_head) {
+  const std::size_t heads = out.y.heads, n = out.y.n_tokens, dv = out.y.dim;
+  std::vector<std::size_t> y_shape{heads, n, dv}, z_shape{heads, n};
+  if (one_head) {
+    y_shape = {n, dv};
+    z_shape = {n};
+  }
+  return py::make_tuple(numpy_array(std::move(out.y.data), y_shape),
+                        numpy_array(std::move(out.z), z_shape));
+}
+
+py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& v,
+                    const std::string& method_text, long long taylor_terms,
+                    const std::string& precision, bool causal,
+                    const std::optional<long long>& chunk,
+                    const std::optional<double>& softmax_scale, const std::string& placement) {
+  const Method method = method_by_name(method_text);
+  const PrecisionPolicy policy = precision_policy(precision);
+  const AttentionOptions options =
+      attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
+  check_taylor_terms(method, options);
+  const Inputs in = read_inputs(q, k, v);
+  AttentionOutput out;
+  {
+    py::gil_scoped_release release;
+    out = compute_interruptible(method, in.qkv, policy, options);
+  }
+  return output_arrays(std::move(out), in.one_head);
+}
+
+py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v,
+                   const std::string& method_text, long long taylor_terms,
+                   const std::string& precision, const std::string& truth_name, bool causal,
+                   const std::optional<long long>& chunk,
+                   const std::optional<double>& softmax_scale, const std::string& placement,
+                   long long position_blocks) {
+  const Method method = method_by_name(method_text);
+  const PrecisionPolicy policy = precision_policy(precision);
+  const PrecisionPolicy truth = truth_policy(truth_name, policy);
+  const AttentionOptions options =
+      attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
+  const std::size_t blocks = count_argument(position_blocks, "position_blocks");
+  check_taylor_terms(method, options);
+  const Inputs in = read_inputs(q, k, v);
+  ErrorDecomposition d;
+  {
+    py::gil_scoped_release release;
+    d = decompose_error(method, in.qkv, policy, truth, options, blocks, compute_interruptible);
+  }
+  py::dict out("method"_a = std::string(method_name(method)), "precision"_a = policy.name,
+               "truth"_a = truth.name, "total"_a = metrics_dict(d.total),
+               "baseline"_a = metrics_dict(d.baseline),
+               "normalisers"_a = normaliser_dict(d.normalisers));
+  out["truncation"] = d.truncation ? py::object(metrics_dict(*d.truncation)) : py::none();
+  out["rounding"] = d.rounding ? py::object(metrics_dict(*d.rounding)) : py::none();
+  const py::tuple method_out = output_arrays(std::move(d.output), in.one_head);
+  const py::tuple truth_out = output_arrays(std::move(d.truth_output), in.one_head);
+  out["y"] = method_out[0];
+  out["z"] = method_out[1];
+  out["y_truth"] = truth_out[0];
+  return out;
+}
+
+py::dict error_metrics_binding(const py::handle& y, const py::handle& y_truth,
+                               long long position_blocks) {
+  const std::size_t blocks = count_argument(position_blocks, "position_blocks");
+  Float64Array a = float64_array(y, "y"), b = float64_array(y_truth, "y_truth");
+  if (a.shape != b.shape) {
+    throw InvalidArgument(fmt::format("y {} and y_truth {} must have the same shape",
+                                      shape_text(a.shape), shape_text(b.shape)));
+  }
+  const HeadArrays ya = head_arrays(std::move(a), "y"), yb = head_arrays(std::move(b), "y_truth");
+  ErrorMetrics metrics;
+  {
+    py::gil_scoped_release release;
+    metrics = error_metrics(ya.data, yb.data, OutputShape{ya.heads, ya.n_tokens, ya.dim}, blocks);
+  }
+  return metrics_dict(metrics);
+}
+
+py::tuple gaussian(long long heads, long long n_tokens, long long d_key,
+                   const std::optional<long long>& d_value, double scale, unsigned long long seed) {
+  GaussianWorkload w;
+  w.heads = count_argument(heads, "heads");
+  w.n_tokens = count_argument(n_tokens, "n_tokens");
+  w.d_key = count_argument(d_key, "d_key");
+  w.d_value = d_value ? count_argument(*d_value, "d_value") : w.d_key;
+  w.scale = scale;
+  w.seed = seed;
+  QkvArrays qkv;
+  {
+    py::gil_scoped_release release;
+    qkv = gaussian_inputs(w);
+  }
+  return py::make_tuple(numpy_array(std::move(qkv.q.data), {w.heads, w.n_tokens, w.d_key}),
+                        numpy_array(std::move(qkv.k.data), {w.heads, w.n_tokens, w.d_key}),
+                        numpy_array(std::move(qkv.v.data), {w.heads, w.n_tokens, w.d_value}));
+}
+
+constexpr const char* kAttentionDoc =
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper") -> (y, z)
+
+Attention of queries q over keys k and values v, computed by satalab's C++
+core exactly as `satalab run` computes it (same numbers, bit for bit).
+
+Arguments
+  q, k, v      numpy arrays of float16, float32 or float64, any strides:
+               [n_tokens, d] for one head or [heads, n_tokens, d]. q and k
+               share d_key; v has d_value. Values must be finite. They are
+               read exactly and rounded once into the policy's input format.
+  method       "sata" (symmetry-aware Taylor attention, Heinsen & Kozachkov
+               2026), "taylor-quadratic" (exact attention with exp replaced
+               by its P-term Taylor polynomial, O(n^2): SATA's oracle) or
+               "exact" (softmax attention). See satalab.methods().
+  taylor_terms P, the number of Taylor terms (degrees 0..P-1); >= 1, for
+               sata at most 21. Ignored by "exact".
+  precision    precision policy: "fp64", "fp32", "bf16", "fp16",
+               "fp16-acc32", "bf16-acc32", "e4m3-acc32", "e5m2-acc32",
+               "e4m3sat-acc32" or "mp<bits>" (e.g. "mp256"). See
+               satalab.precisions() and satalab.precision_info().
+  causal       True: query i attends to keys j <= i. False: to all keys.
+  chunk        SATA's causal prefill chunk in tokens (Taylor-quadratic inside
+               a chunk, the state across chunks); None = 64.
+  softmax_scale  the factor that multiplies q.k inside the softmax:
+               s = softmax_scale * (q.k). None = 1/sqrt(d_key), the
+               convention of flash-attn and PyTorch. (Not the CLI's --scale,
+               which is the spread of generated inputs.) It is applied as the
+               library's denominator c = 1/softmax_scale (rounded to float64;
+               exact when softmax_scale is a power of two); `satalab run
+               --softmax-denominator c` gives the same numbers.
+  coefficient_placement  where the coefficients w(t)/c^p of the features go:
+               "paper", "symmetric", "query", "key" or "prescaled" (SATA
+               only; see satalab.placements()).
+
+Returns
+  y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
+     the carrier's values rounded to float64.
+  z  float64 [heads, n_tokens] (or [n_tokens]): the normaliser of each row;
+     for exact attention sum_j exp(s_ij - max_j s_ij) >= 1, for taylor-
+     quadratic and sata sum_j T_P(s_ij), reported as computed (it can be tiny
+     or negative when P-1 is odd).
+
+Raises ValueError (bad shapes, rank, NaN/Inf, unknown names, P out of range,
+work larger than satalab.memory_limit()) and TypeError (a dtype other than
+float16/32/64). The GIL is released while computing; Ctrl-C interrupts
+between groups of heads.)";
+
+constexpr const char* kDecomposeDoc =
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16) -> dict
+
+The four-way error decomposition of DESIGN §3, as `satalab run` reports it:
+  total       method at `precision`        vs exact attention at `truth`
+  truncation  taylor-quadratic at `truth`  vs exact at `truth`  (None for exact)
+  rounding    method at `precision`        vs taylor-quadratic at `truth`  (None for exact)
+  baseline    exact at `precision`         vs exact at `truth`  (for exact: the total)
+
+Arguments are those of satalab.attention, plus
+  truth            "auto" (fp64 for policies at fp32 and below, mp128 for
+                   fp64, mp<2*bits> for mp<bits>), "fp64" or "mp<bits>".
+  position_blocks  blocks of token positions for the per-position summaries.
+
+Returns a dict: "method", "precision", "truth" (the precision used),
+"total", "truncation", "rounding", "baseline" (each a dict as returned by
+satalab.error_metrics, or None), "normalisers" (statistics of z), and the
+arrays "y", "z" (the method) and "y_truth" (exact at truth precision).
+Up to four attention computations; memory for all is checked first.)";
+
+constexpr const char* kErrorMetricsDoc = R"(error_metrics(y, y_truth, position_blocks=16) -> dict
+
+Error statistics of an output y against a reference y_truth (both float16/32/64
+of the same shape [n_tokens, d_value] or [heads, n_tokens, d_value]), the
+statistics `satalab run` and `satalab sweep` report. Keys (the column names of
+the sweep results file, docs/results-schema.md):
+  elements                         number of elements compared
+  abs_err_{median,p05,p95,p99,max} quantiles of |y - y_truth| (linear
+                                   interpolation, numpy's default)
+  rel_err_{...}                    of |y - y_truth| / |y_truth| over elements with y_truth != 0
+  normwise_rel_err_{...}           over token rows of ||y_i - y_truth_i|| / ||y_truth_i||
+  rel_undefined_count              elements with y_truth == 0
+  nonfinite_count                  elements of y that are NaN or Inf (their
+                                   error enters the quantiles as +inf)
+  abs_hist, rel_hist               uint64[254]: counts on the fixed log10 bins
+                                   satalab.HIST_BIN_EDGES (250 bins), then
+                                   zeros, underflow (< 1e-20), overflow
+                                   (>= 1e5), non-finite
+  position                         dict of arrays over the position blocks:
+                                   first_token, last_token, abs_err_*, rel_err_*
+NaN/Inf in y are allowed (they are counted).)";
+
+constexpr const char* kGaussianDoc =
+    R"(gaussian_inputs(heads, n_tokens, d_key, d_value=None, scale=1.0, seed=1) -> (q, k, v)
+
+The inputs `satalab run` generates with --heads --n-tokens --d-key --d-value
+--scale --seed: q and k entries ~ N(0, scale^2), v ~ N(0, 1) (Boost.Random
+mt19937_64, fixed order), float64 arrays [heads, n_tokens, d]. d_value
+defaults to d_key.)";
+
+}  // namespace
+
+void bind_attention(py::module_& m) {
+  m.def("attention", &attention, kAttentionDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
+        "taylor_terms"_a = 4, "precision"_a = "fp32", "causal"_a = true, "chunk"_a = py::none(),
+        "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper");
+  m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
+        "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
+        "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
+        "position_blocks"_a = 16);
+  m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
+        "position_blocks"_a = 16);
+  m.def("gaussian_inputs", &gaussian, kGaussianDoc, "heads"_a, "n_tokens"_a, "d_key"_a,
+        "d_value"_a = py::none(), "scale"_a = 1.0, "seed"_a = 1);
+}
+
+}  // namespace satalab::python
