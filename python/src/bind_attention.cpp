@@ -1,6 +1,8 @@
 // satalab.attention, satalab.decompose, satalab.error_metrics, satalab.gaussian_inputs.
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "common.hpp"
 #include "satalab/attention/kernels.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
@@ -154,6 +156,25 @@ py::tuple gaussian(long long heads, long long n_tokens, long long d_key,
                         numpy_array(std::move(qkv.v.data), {w.heads, w.n_tokens, w.d_value}));
 }
 
+// For measuring the binding's per-call overhead: the mean seconds of
+// compute_attention alone on these inputs (no conversion, no GIL handling).
+double compute_seconds(const py::handle& q, const py::handle& k, const py::handle& v,
+                       const std::string& method_text, long long taylor_terms,
+                       const std::string& precision, long long repeats) {
+  const Method method = method_by_name(method_text);
+  const PrecisionPolicy policy = precision_policy(precision);
+  const AttentionOptions options =
+      attention_options(taylor_terms, true, std::nullopt, std::nullopt, "paper");
+  const std::size_t n = count_argument(repeats, "repeats");
+  const Inputs in = read_inputs(q, k, v);
+  py::gil_scoped_release release;
+  const auto lock = mp_lock(policy);
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < n; ++i) (void)compute_attention(method, in.qkv, policy, options);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+         static_cast<double>(n);
+}
+
 constexpr const char* kAttentionDoc =
     R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper") -> (y, z)
 
@@ -264,6 +285,13 @@ void bind_attention(py::module_& m) {
         "position_blocks"_a = 16);
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
+  m.def("_compute_seconds", &compute_seconds,
+        "_compute_seconds(q, k, v, method, taylor_terms, precision, repeats) -> float\n\nMean "
+        "seconds "
+        "of the C++ compute_attention call alone on these inputs (causal, defaults otherwise), for "
+        "measuring the binding's per-call overhead (python/benchmarks/call_overhead.py).",
+        "q"_a, "k"_a, "v"_a, "method"_a = "sata", "taylor_terms"_a = 4, "precision"_a = "fp32",
+        "repeats"_a = 1000);
   m.def("gaussian_inputs", &gaussian, kGaussianDoc, "heads"_a, "n_tokens"_a, "d_key"_a,
         "d_value"_a = py::none(), "scale"_a = 1.0, "seed"_a = 1);
 }
