@@ -2,6 +2,7 @@
 // GCC 12 reports false "may be used uninitialized" inside its own AVX-512
 // intrinsics when Eigen's products are inlined (a known GCC issue).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "satalab/attention/exact_decoder.hpp"
 
 #include <Eigen/Core>
