@@ -198,7 +198,9 @@ void round_to(const float* in, float* out, std::size_t n, const Format& format) 
       const float rounded = std::bit_cast<float>(sign | result_magnitude);
       result[i] = std::fabs(rounded) > max_finite ? std::copysign(overflow_magnitude, original[i]) : rounded;
     }
-    std::copy(result, result + count, out + start);
+    // An indexed loop, not std::copy: GCC 12 under -fsanitize=address cannot
+    // bound count here and reports a false -Wstringop-overflow on the memmove.
+    for (std::size_t i = 0; i < count; ++i) out[start + i] = result[i];
     if (any_slow) {
       for (std::size_t i = 0; i < count; ++i) {
         if (slow[i]) out[start + i] = round_to(original[i], format);
