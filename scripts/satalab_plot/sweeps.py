@@ -325,6 +325,9 @@ def pareto(results: Results, args) -> str:
     ax.step(front_x, front_y, where="post", color="0.5", lw=1, ls=":", label="Pareto front")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    # Ticks at powers of 4 bytes (1 KiB, 4 KiB, 16 KiB, ...), named in binary units.
+    ax.xaxis.set_major_locator(mticker.LogLocator(base=4))
+    ax.xaxis.set_minor_locator(mticker.NullLocator())
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(_bytes_text))
     ax.set(xlabel="memory per sequence (KV cache or SATA state, all heads)",
            ylabel=f"{args.stat} {'relative' if args.error == 'rel' else 'absolute'} error "

@@ -52,37 +52,6 @@ def expected_pixels(rows, cols, panel_w, panel_h):
     return (round((0.8 + cols * panel_w) * DPI), round((1.2 + rows * panel_h) * DPI))
 
 
-def make_schema2_fixture(source, target):
-    """A schema-2 file (columns kv_quant and bytes_per_sequence, method
-    exact-kvquant) made from a schema-1 sweep with sata and exact points, for a
-    satalab built without exact-kvquant. Only the plotting is under test: the
-    exact rows are relabelled as cache schemes and given made-up sizes."""
-    shutil.copy(source, target)
-    with h5py.File(target, "r+") as f:
-        points = f["points"][()]
-        string = h5py.string_dtype("utf-8")
-        dtype = np.dtype([(name, points.dtype.fields[name][0]) for name in points.dtype.names]
-                         + [("kv_quant", string), ("bytes_per_sequence", "<u8")])
-        out = np.zeros(len(points), dtype=dtype)
-        for name in points.dtype.names:
-            out[name] = points[name]
-        schemes = iter(["fp16", "e4m3", "int4-g32", "int2-g32"] * len(points))
-        for i, row in enumerate(points):
-            if row["method"] == b"sata":
-                out["kv_quant"][i] = "none"
-                out["bytes_per_sequence"][i] = row["heads"] * row["state_elements"] * 4
-            else:
-                scheme = next(schemes)
-                out["method"][i] = "exact-kvquant"
-                out["kv_quant"][i] = scheme
-                bits = {"fp16": 16, "e4m3": 8, "int4-g32": 5, "int2-g32": 3}[scheme]
-                out["bytes_per_sequence"][i] = row["heads"] * row["kv_cache_elements"] * bits // 8
-        del f["points"]
-        f.create_dataset("points", data=out)
-        f.attrs["schema_version"] = np.int64(2)
-    return target
-
-
 class PlotTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -96,15 +65,8 @@ class PlotTest(unittest.TestCase):
                             'precision=["fp32","fp16-acc32"]')
         cls.needle = sweep("needle.toml", f"{d}/needle.h5", "taylor_terms=[2,3]", "needle_logit=[2.0,8.0]",
                            "n_tokens=64", "d_key=4")
-        schema = run([SATALAB, "sweep", "--help-schema"]).stdout
-        tvq = os.path.join(CONFIGS, "taylor_vs_quantized.toml")
-        if "bytes_per_sequence" in schema and os.path.exists(tvq):
-            cls.pareto = sweep("taylor_vs_quantized.toml", f"{d}/pareto.h5", "d_key=4", "n_tokens=64",
-                               "precision=fp32", "taylor_terms=[2,3]", 'kv_quant=["fp16","int8"]')
-        else:
-            mixed = sweep("tiny.toml", f"{d}/mixed.h5", 'method=["sata","exact"]', 'precision=["fp32","fp16-acc32"]',
-                          "taylor_terms=[2,3]")
-            cls.pareto = make_schema2_fixture(mixed, f"{d}/pareto.h5")
+        cls.pareto = sweep("taylor_vs_quantized.toml", f"{d}/pareto.h5", "d_key=4", "n_tokens=64",
+                           "precision=fp32", "taylor_terms=[2,3]", 'kv_quant=["fp16","int8"]')
         cls.cost = f"{d}/cost.json"
         info = run([SATALAB, "info", "--d-key", "8", "16", "32", "64", "-P", "1", "2", "3", "4", "--json"])
         if info.returncode != 0:
@@ -200,7 +162,7 @@ class PlotTest(unittest.TestCase):
         self.assert_bad_input(["cost-alpha", bad_cost], "schema_version 7")
 
     def test_missing_columns_and_files_are_named(self):
-        self.assert_bad_input(["pareto", self.grid], "bytes_per_sequence", "exact-kvquant")
+        self.assert_bad_input(["pareto", self.grid], "needs both sata and exact-kvquant", "0 exact")
         self.assert_bad_input(["hist-grid", os.path.join(self.dir, "absent.h5")], "absent.h5", "no such file")
         self.assert_bad_input(["cost-vs-context", self.grid], "not a JSON document")
         self.assert_bad_input(["hist-grid", self.cost], "not a readable HDF5 file")
