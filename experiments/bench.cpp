@@ -38,6 +38,7 @@
 #include "satalab/io/bench_file.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/numeric/format.hpp"
+#include "satalab/version.hpp"
 
 namespace satalab::cli {
 namespace {
@@ -736,7 +737,7 @@ int bench(const BenchOptions& o, const std::string& command_line) {
     throw InvalidArgument(fmt::format("--out '{}': file exists (use --force to replace it)", o.out));
   }
   Context ctx{o, plan, {}, {}, omp_get_max_threads()};
-  ctx.metadata = {SATALAB_VERSION, SATALAB_GIT_COMMIT, command_line, utc_now(), cpu_model(),
+  ctx.metadata = {satalab::version(), satalab::git_commit(), command_line, utc_now(), cpu_model(),
                   static_cast<std::uint64_t>(ctx.threads), llc_bytes(), memory_limit_bytes(), physical_memory_bytes()};
   // An empty table first: a bad --out fails before anything is measured.
   if (!o.out.empty()) write_bench_file(o.out, ctx.metadata, ctx.rows, o.force);

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "satalab/error.hpp"
+#include "satalab/version.hpp"
 
 namespace satalab::cli {
 
@@ -16,7 +17,7 @@ int main(int argc, char** argv) {
       "satalab: how far symmetry-aware Taylor attention (SATA, Heinsen & Kozachkov 2026) lands from exact\n"
       "softmax attention, at the precisions models run in, and what it costs.",
       "satalab"};
-  app.set_version_flag("--version", std::string("satalab ") + SATALAB_VERSION + " (" + SATALAB_GIT_COMMIT + ")");
+  app.set_version_flag("--version", std::string("satalab ") + satalab::version() + " (" + satalab::git_commit() + ")");
   app.require_subcommand(1);
   app.footer("Run 'satalab <subcommand> --help' for the options of each subcommand.");
   const Runner info = add_info_command(app);

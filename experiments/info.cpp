@@ -13,6 +13,7 @@
 #include "satalab/cost/cost.hpp"
 #include "satalab/error.hpp"
 #include "satalab/numeric/format.hpp"
+#include "satalab/version.hpp"
 
 namespace satalab::cli {
 namespace {
@@ -136,7 +137,7 @@ void print_json(const InfoOptions& options) {
       "{{\n  \"kind\": \"satalab-cost\",\n  \"schema_version\": {},\n  \"satalab_version\": \"{}\",\n"
       "  \"git_commit\": \"{}\",\n  \"command_line\": \"{}\",\n  \"n_tokens\": {},\n"
       "  \"formats\": [{}\n  ],\n  \"models\": [\n{}\n  ]\n}}\n",
-      kCostJsonSchemaVersion, SATALAB_VERSION, SATALAB_GIT_COMMIT, command, options.n_tokens, formats_json(), models);
+      kCostJsonSchemaVersion, satalab::version(), satalab::git_commit(), command, options.n_tokens, formats_json(), models);
 }
 
 }  // namespace

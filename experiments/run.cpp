@@ -19,6 +19,7 @@
 #include "satalab/metrics/error_metrics.hpp"
 #include "satalab/numeric/precision_policy.hpp"
 #include "satalab/workload/gaussian.hpp"
+#include "satalab/version.hpp"
 
 namespace satalab::cli {
 namespace {
@@ -188,8 +189,8 @@ int run(const RunOptions& o, const std::string& command_line) {
 
   if (!o.save.empty()) {
     std::map<std::string, std::string> attributes{
-        {"satalab_version", SATALAB_VERSION},
-        {"git_commit", SATALAB_GIT_COMMIT},
+        {"satalab_version", satalab::version()},
+        {"git_commit", satalab::git_commit()},
         {"command_line", command_line},
         {"method", std::string(method_name(method))},
         {"taylor_terms", std::to_string(attention.taylor_terms)},

@@ -28,6 +28,7 @@
 #include "satalab/workload/gaussian.hpp"
 #include "satalab/workload/heavy_tailed.hpp"
 #include "satalab/workload/needle.hpp"
+#include "satalab/version.hpp"
 #include "sweep_config.hpp"
 
 namespace satalab::cli {
@@ -306,8 +307,8 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
 
   if (o.jobs > 0) omp_set_num_threads(o.jobs);
   SweepMetadata metadata;
-  metadata.satalab_version = SATALAB_VERSION;
-  metadata.git_commit = SATALAB_GIT_COMMIT;
+  metadata.satalab_version = satalab::version();
+  metadata.git_commit = satalab::git_commit();
   metadata.command_line = command_line;
   metadata.config_text = config.text;
   {

@@ -2,6 +2,7 @@
 // satalab (python/satalab/__init__.py) re-exports everything from here.
 #include "common.hpp"
 #include "satalab/error.hpp"
+#include "satalab/version.hpp"
 
 PYBIND11_MODULE(_core, m) {
   namespace py = pybind11;
@@ -25,8 +26,8 @@ PYBIND11_MODULE(_core, m) {
       resource_limit(e.what());
     }
   });
-  m.attr("__version__") = SATALAB_VERSION;
-  m.attr("git_commit") = SATALAB_GIT_COMMIT;
+  m.attr("__version__") = satalab::version();
+  m.attr("git_commit") = satalab::git_commit();
   bind_numeric(m);
   bind_attention(m);
   bind_state(m);

@@ -15,6 +15,7 @@
 
 #include "hdf5_handles.hpp"
 #include "satalab/error.hpp"
+#include "satalab/version.hpp"
 
 namespace satalab {
 namespace {
@@ -171,8 +172,8 @@ void write_sata_state(const std::string& path, const RuntimeSataState& state, bo
   const std::map<std::string, std::string> attributes{
       {"format", kFormat},
       {"format_version", kFormatVersion},
-      {"satalab_version", SATALAB_VERSION},
-      {"git_commit", SATALAB_GIT_COMMIT},
+      {"satalab_version", satalab::version()},
+      {"git_commit", satalab::git_commit()},
       {"d_key", std::to_string(state.d_key())},
       {"d_value", std::to_string(state.d_value())},
       {"taylor_terms", std::to_string(state.taylor_terms())},
