@@ -3,7 +3,7 @@
 
 Sweep figures read a results file of `satalab sweep` (HDF5, schema in
 docs/results-schema.md); cost figures read the JSON of `satalab info --json`.
-Each writes one PNG (and a PDF with --pdf) whose bottom line names the input
+The bench figure reads a file of `satalab bench --out`. Each writes one PNG (and a PDF with --pdf) whose bottom line names the input
 file, its config and the satalab version that wrote it.
 
   scripts/plot.py hist-grid results/quick.h5 --error rel --out rel_hist.png
@@ -56,6 +56,9 @@ COMMANDS = {
                "needle retrieval: fraction of needles retrieved vs needle logit per P"),
     "pareto": ("sweeps.pareto", "results", "pareto",
                "median relative error vs bytes per sequence: SATA (per P) vs quantized KV caches (per scheme)"),
+    "bench": ("bench.decode_vs_context", "bench", "fig6_decode_vs_context",
+              "paper Fig. 6: decode time per token and memory, SATA vs exact attention, vs context length "
+              "(from satalab bench)"),
 }
 
 
@@ -67,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         if kind == "cost":
             p.add_argument("input", metavar="COST.json", help="output of `satalab info ... --json`")
+        elif kind == "bench":
+            p.add_argument("input", metavar="BENCH.h5", help="file of `satalab bench --out`")
         else:
             p.add_argument("input", metavar="RESULTS.h5", help="results file of `satalab sweep`")
         p.add_argument("-o", "--out", help="PNG to write (default: figures/%s[_rel].png next to the input)"
@@ -93,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--d-key", type=int, nargs="+", help="head sizes to draw (default: all in the file)")
             if name in ("cost-vs-context", "cost-heads"):
                 p.add_argument("--taylor-terms", "-P", type=int, default=4, help="P (default 4, as the paper)")
+        if kind == "bench":
+            p.add_argument("--precision", help="decode precision policy to draw (default fp32 if present)")
+            p.add_argument("--taylor-terms", "-P", type=int, help="SATA's P to draw (default 4 if present)")
         if name == "cost-vs-context":
             p.add_argument("--min-tokens", type=float, default=1e3, help="smallest context (default 1e3)")
             p.add_argument("--max-tokens", type=float, default=1e8, help="largest context (default 1e8)")
@@ -121,9 +129,10 @@ def main(argv=None) -> int:
     # Imported here so that --help and argument errors do not wait for matplotlib.
     module_name, function_name = COMMANDS[args.command][0].split(".")
     function = getattr(importlib.import_module(f"satalab_plot.{module_name}"), function_name)
+    from satalab_plot.bench import Bench
     from satalab_plot.results import Cost, InputError, Results
     try:
-        source = Cost(args.input) if args.kind == "cost" else Results(args.input)
+        source = {"cost": Cost, "bench": Bench, "results": Results}[args.kind](args.input)
         try:
             out = function(source, args)
         finally:

@@ -67,6 +67,12 @@ class PlotTest(unittest.TestCase):
                            "n_tokens=64", "d_key=4")
         cls.pareto = sweep("taylor_vs_quantized.toml", f"{d}/pareto.h5", "d_key=4", "n_tokens=64",
                            "precision=fp32", "taylor_terms=[2,3]", 'kv_quant=["fp16","int8"]')
+        cls.bench = f"{d}/bench.h5"
+        bench = run([SATALAB, "bench", "--sections", "decode", "--context", "1K", "4K", "-d", "4", "8",
+                     "--precision", "fp32", "--repeats", "1", "--decode-steps", "4", "--process-budget", "2",
+                     "--out", cls.bench])
+        if bench.returncode != 0:
+            raise RuntimeError(bench.stderr)
         cls.cost = f"{d}/cost.json"
         info = run([SATALAB, "info", "--d-key", "8", "16", "32", "64", "-P", "1", "2", "3", "4", "--json"])
         if info.returncode != 0:
@@ -123,11 +129,23 @@ class PlotTest(unittest.TestCase):
         self.assert_png(["needle", self.needle], expected_pixels(1, 2, 4.2, 3.2))
         self.assert_png(["pareto", self.pareto, "--where", "precision=fp32"], expected_pixels(1, 1, 6.4, 4.4))
 
+    def test_bench_figure(self):
+        self.assert_png(["bench", self.bench], expected_pixels(1, 2, 4.4, 3.4))
+        self.assert_bad_input(["bench", self.bench, "--precision", "bf16"], "no decode rows at precision bf16",
+                              "fp32")
+        self.assert_bad_input(["bench", self.bench, "-P", "7"], "taylor_terms=7")
+        path = os.path.join(self.dir, "bench_v9.h5")
+        shutil.copy(self.bench, path)
+        with h5py.File(path, "r+") as f:
+            f.attrs["bench_schema_version"] = np.int64(9)
+        self.assert_bad_input(["bench", path], "bench_schema_version 9", "not supported")
+        self.assert_bad_input(["bench", self.grid], "'bench_schema_version'", "missing")
+
     def test_help_lists_every_subcommand(self):
         result = run([sys.executable, PLOT, "--help"])
         self.assertEqual(result.returncode, 0)
         for name in ("cost-vs-context", "cost-packing", "cost-heads", "cost-alpha", "hist-grid", "position-grid",
-                     "scale", "decomposition", "normalisers", "context", "needle", "pareto"):
+                     "scale", "decomposition", "normalisers", "context", "needle", "pareto", "bench"):
             self.assertIn(name, result.stdout)
             self.assertEqual(run([sys.executable, PLOT, name, "--help"]).returncode, 0, name)
 
