@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   try {
     // Only `sweep` shares its work between ranks; anything else would run once per rank.
     if (const std::uint64_t ranks = launched_ranks(); ranks > 1 && !app.got_subcommand("sweep")) {
+      if (launched_rank() > 0) return kExitBadInput;  // rank 0 says why, once
       throw InvalidArgument(fmt::format("'satalab {}' does not use MPI but was started as one of {} ranks "
                                         "(mpirun/srun); start it as one process",
                                         app.get_subcommands().front()->get_name(), ranks));

@@ -576,6 +576,7 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
 #if SATALAB_WITH_MPI
     return run_sweep_mpi(o, command_line);
 #else
+    if (launched_rank() > 0) return kExitBadInput;  // rank 0 says why, once
     throw InvalidArgument(fmt::format(
         "this satalab was built without MPI (SATALAB_MPI=OFF) but was started as one of {} ranks (mpirun/srun): "
         "it would run the whole sweep {} times; rebuild with MPI (scripts/setup.sh --with-mpi) or start one process",

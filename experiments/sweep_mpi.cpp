@@ -7,6 +7,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <initializer_list>
 #include <string_view>
 
 #include "satalab/error.hpp"
@@ -25,8 +26,11 @@
 
 namespace satalab::cli {
 
-std::uint64_t launched_ranks() {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+namespace {
+
+// The first of the environment variables `names` that holds a whole number; 0 if none does.
+std::uint64_t environment_number(std::initializer_list<const char*> names) {
+  for (const char* name : names) {
     const char* value = std::getenv(name);
     if (value == nullptr) continue;
     const std::string_view text(value);
@@ -36,6 +40,12 @@ std::uint64_t launched_ranks() {
   }
   return 0;
 }
+
+}  // namespace
+
+std::uint64_t launched_ranks() { return environment_number({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}); }
+
+std::uint64_t launched_rank() { return environment_number({"OMPI_COMM_WORLD_RANK", "PMI_RANK"}); }
 
 #if SATALAB_WITH_MPI
 namespace {

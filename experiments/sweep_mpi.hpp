@@ -17,6 +17,8 @@ namespace satalab::cli {
 // environment (OMPI_COMM_WORLD_SIZE of Open MPI's mpirun, PMI_SIZE of srun and
 // MPICH/Hydra); 0 when not started by one.
 std::uint64_t launched_ranks();
+// This process's rank among them (OMPI_COMM_WORLD_RANK, PMI_RANK); 0 when not known.
+std::uint64_t launched_rank();
 
 using RecordSink = std::function<void(PointRecord&&)>;
 // Computes the listed points (one group) and passes each finished one to the sink.
