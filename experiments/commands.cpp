@@ -6,6 +6,7 @@
 
 #include "satalab/error.hpp"
 #include "satalab/version.hpp"
+#include "sweep_mpi.hpp"
 
 namespace satalab::cli {
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   const Runner run = add_run_command(app, command_line);
   const Runner sweep = add_sweep_command(app, command_line);
   const Runner bench = add_bench_command(app, command_line);
+  const Runner merge = add_merge_command(app, command_line);
 
   try {
     app.parse(argc, argv);
@@ -38,10 +40,18 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
   try {
+    // Only `sweep` shares its work between ranks; anything else would run once per rank.
+    if (const std::uint64_t ranks = launched_ranks(); ranks > 1 && !app.got_subcommand("sweep")) {
+      if (launched_rank() > 0) return kExitBadInput;  // rank 0 says why, once
+      throw InvalidArgument(fmt::format("'satalab {}' does not use MPI but was started as one of {} ranks "
+                                        "(mpirun/srun); start it as one process",
+                                        app.get_subcommands().front()->get_name(), ranks));
+    }
     if (app.got_subcommand("info")) return info();
     if (app.got_subcommand("run")) return run();
     if (app.got_subcommand("sweep")) return sweep();
     if (app.got_subcommand("bench")) return bench();
+    if (app.got_subcommand("merge")) return merge();
   } catch (const InvalidArgument& e) {
     std::cerr << "satalab: error: " << e.what() << "\n";
     return kExitBadInput;

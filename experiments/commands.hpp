@@ -19,6 +19,7 @@ Runner add_info_command(CLI::App& app);
 Runner add_run_command(CLI::App& app, const std::string& command_line);
 Runner add_sweep_command(CLI::App& app, const std::string& command_line);
 Runner add_bench_command(CLI::App& app, const std::string& command_line);
+Runner add_merge_command(CLI::App& app, const std::string& command_line);
 
 // The truth precision for a policy: `name` is "auto", "fp64" or "mp<bits>".
 // auto: fp64 for policies at fp32 and below, mp128 for fp64, mp<2*bits> for mp<bits>.

@@ -13,8 +13,11 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <functional>
 #include <map>
-#include <tuple>
+#include <numeric>
+#include <optional>
+#include <set>
 
 #include "commands.hpp"
 #include "satalab/attention/compute.hpp"
@@ -30,6 +33,8 @@
 #include "satalab/workload/needle.hpp"
 #include "satalab/version.hpp"
 #include "sweep_config.hpp"
+#include "sweep_mpi.hpp"
+#include "sweep_plan.hpp"
 
 namespace satalab::cli {
 
@@ -48,6 +53,7 @@ struct SweepOptions {
   bool skip_unfit = false;
   int jobs = 0;
   std::uint64_t memory_limit = 0;
+  std::string shard;  // "K/N", empty: the whole sweep
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -76,18 +82,6 @@ AttentionOptions attention_options(const PointParams& p) {
   if (p.softmax_denominator > 0) o.softmax_denominator = p.softmax_denominator;
   o.kv_quant = kv_quant_scheme(p.kv_quant);
   return o;
-}
-
-double softmax_denominator(const PointParams& p) {
-  return p.softmax_denominator > 0 ? p.softmax_denominator : std::sqrt(static_cast<double>(p.d_key));
-}
-
-// Everything that determines a point's inputs and its exact truth.
-using InputKey = std::tuple<std::string, std::uint64_t, std::uint32_t, std::uint64_t, std::uint32_t, std::uint32_t,
-                            double, double, double, std::string, bool, double, std::string, std::uint64_t>;
-InputKey input_key(const PointParams& p, const std::string& truth) {
-  return {p.workload,   p.seed,   p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.dof, p.needle_logit,
-          p.input_file, p.causal, softmax_denominator(p), truth, measured_rows(p)};
 }
 
 // The query positions where errors are measured: empty for every row, else
@@ -176,43 +170,6 @@ std::uint64_t point_memory_bytes(const PointParams& p) {
   return checked_add(checked_add(largest, held, "point memory"), basis_tables, "point memory");
 }
 
-// A rough time model for --dry-run and the ETA before the first points finish,
-// calibrated on a 2-core AVX-512 machine: the O(n^2) computations (truth,
-// Taylor-quadratic at truth, exact baseline at the policy) as pair work, plus
-// SATA's state work. Policies that accumulate in the carrier's own format run
-// as matrix products (fast); fp16/bf16 accumulation and mp round every
-// operation in software (slow).
-double pair_seconds(double pairs, double d_key, double d_value, const PrecisionPolicy& policy) {
-  if (policy.carrier == Carrier::mp) return pairs * (d_key + d_value + 20) / 1.5e7;
-  if (uses_matrix_products(policy)) return pairs * (2 * (d_key + d_value) / 2e10 + 2e-9);  // GEMMs + one exp per pair
-  return pairs * (d_key + d_value + 20) / 2e8;
-}
-
-double point_seconds_estimate(const PointParams& p) {
-  const double n = static_cast<double>(p.n_tokens), h = p.heads, rows = static_cast<double>(measured_rows(p));
-  const double pairs = h * rows * (p.causal ? 0.5 * (n + 1) : n);  // (query, key) pairs of the measured rows
-  const PrecisionPolicy policy = precision_policy(p.precision);
-  const PrecisionPolicy truth = choose_truth(p.truth, policy);
-  double seconds = pair_seconds(pairs, p.d_key, p.d_value, truth);  // exact truth
-  if (p.method != "exact") {
-    seconds += pair_seconds(pairs, p.d_key, p.d_value, truth);   // Taylor-quadratic oracle
-    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);  // exact baseline at the policy
-  }
-  if (p.method == "sata") {
-    const double flops = static_cast<double>(sata_cost(p.d_key, p.d_value, p.taylor_terms).flops_per_token) * n * h;
-    if (policy.carrier == Carrier::mp) {
-      seconds += flops / 1.5e7;
-    } else if (uses_matrix_products(policy)) {
-      seconds += flops / (policy.carrier == Carrier::f32 ? 8e10 : 4e10);
-    } else {
-      seconds += flops / 2e8;
-    }
-  } else {
-    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);
-  }
-  return seconds;
-}
-
 // The cost-model columns of a point (closed forms; also for skipped points).
 void fill_costs(const PointParams& p, PointResult& r) {
   const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
@@ -249,35 +206,54 @@ void print_summary(const std::vector<PointRecord>& records) {
   }
 }
 
-int run_sweep(const SweepOptions& o, const std::string& command_line) {
-  if (o.help_schema) {
-    std::cout << kResultsSchemaText;
-    return 0;
-  }
+// What a sweep will run, decided before anything runs: the config, the shard,
+// the groups of points sharing inputs, and the points refused or skipped.
+struct SweepPlan {
+  SweepConfig config;
+  Shard shard;
+  std::vector<PointGroup> groups;              // every point of the sweep, by inputs
+  std::vector<bool> in_shard;                  // per point_id
+  std::vector<std::uint64_t> memory;           // per point_id (in-shard points)
+  std::map<std::uint64_t, std::string> skipped;  // point_id -> reason (--skip-unfit)
+  std::uint64_t shard_points = 0;
+  double estimated_seconds = 0;  // the shard's points that will run
+};
+
+// Everything that can be refused is refused here, before any point runs.
+// With --skip-unfit, points that cannot fit are recorded as skipped instead.
+SweepPlan plan_sweep(const SweepOptions& o) {
   if (o.config.empty()) throw InvalidArgument("missing sweep file (usage: satalab sweep CONFIG.toml --out RESULTS.h5)");
   if (o.memory_limit) set_memory_limit_bytes(o.memory_limit);
   if (o.resume && o.force) throw InvalidArgument("--resume and --force exclude each other");
   if (!o.dry_run && o.out.empty()) throw InvalidArgument("--out RESULTS.h5 is required (or use --dry-run)");
   if (o.jobs < 0) throw InvalidArgument(fmt::format("--jobs {} is invalid (must be >= 1)", o.jobs));
-  const SweepConfig config = load_sweep_config(o.config, o.overrides);
-
-  // Everything that can be refused is refused before any point runs.
-  // With --skip-unfit, points that cannot fit are recorded as skipped instead.
-  std::vector<std::uint64_t> memory(config.points.size());
-  std::map<std::uint64_t, std::string> skipped;  // point_id -> reason
-  double estimated_total = 0;
-  for (std::size_t i = 0; i < config.points.size(); ++i) {
-    const PointParams& p = config.points[i];
+  SweepPlan plan;
+  if (!o.shard.empty()) plan.shard = parse_shard(o.shard);
+  plan.config = load_sweep_config(o.config, o.overrides);
+  const auto& points = plan.config.points;
+  for (const PointParams& p : points) {
+    if (p.method == "sata" && p.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
+      throw InvalidArgument(fmt::format("point {}: taylor_terms P = {} is invalid for sata (allowed: 1 .. {})",
+                                        point_label(p), p.taylor_terms, SymmetricBasis::kMaxTaylorTerms));
+    }
+  }
+  plan.groups = group_by_inputs(points);
+  plan.in_shard.assign(points.size(), false);
+  const std::vector<std::uint64_t> shard_of = assign_shards(plan.groups, plan.shard.count);
+  for (std::size_t g = 0; g < plan.groups.size(); ++g) {
+    if (shard_of[g] != plan.shard.index) continue;
+    for (const std::uint64_t id : plan.groups[g].point_ids) plan.in_shard[id] = true;
+    plan.shard_points += plan.groups[g].point_ids.size();
+  }
+  plan.memory.assign(points.size(), 0);
+  for (const PointParams& p : points) {
+    if (!plan.in_shard[p.point_id]) continue;
     try {
-      if (p.method == "sata" && p.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
-        throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid for sata (allowed: 1 .. {})", p.taylor_terms,
-                                          SymmetricBasis::kMaxTaylorTerms));
-      }
-      memory[i] = point_memory_bytes(p);
-      check_memory(memory[i], "its working memory");
+      plan.memory[p.point_id] = point_memory_bytes(p);
+      check_memory(plan.memory[p.point_id], "its working memory");
     } catch (const ResourceLimit& e) {
       if (o.skip_unfit) {
-        skipped[p.point_id] = fmt::format("skipped: {}", e.what());
+        plan.skipped[p.point_id] = fmt::format("skipped: {}", e.what());
         continue;
       }
       throw ResourceLimit(fmt::format("point {}: {} — refused before running anything; trim the grid with --set, "
@@ -286,193 +262,346 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
     } catch (const InvalidArgument& e) {
       throw InvalidArgument(fmt::format("point {}: {}", point_label(p), e.what()));
     }
-    estimated_total += point_seconds_estimate(p);
+    plan.estimated_seconds += point_seconds_estimate(p);
   }
-  if (o.dry_run) {
-    fmt::print("{:>6}  {:<70} {:>12} {:>10}\n", "point", "parameters", "memory", "est. time");
-    for (std::size_t i = 0; i < config.points.size(); ++i) {
-      const PointParams& p = config.points[i];
-      if (const auto it = skipped.find(p.point_id); it != skipped.end()) {
-        fmt::print("{:>6}  {:<70} {}\n", p.point_id, point_label(p), it->second);
-        continue;
-      }
-      fmt::print("{:>6}  {:<70} {:>9.1f} MiB {:>10}\n", p.point_id, point_label(p),
-                 static_cast<double>(memory[i]) / (1 << 20), duration_text(point_seconds_estimate(p)));
+  return plan;
+}
+
+std::string shard_text(const Shard& s) { return fmt::format("{}/{}", s.index, s.count); }
+
+int print_dry_run(const SweepPlan& plan) {
+  const auto& points = plan.config.points;
+  fmt::print("{:>6}  {:<70} {:>12} {:>10}\n", "point", "parameters", "memory", "est. time");
+  for (const PointParams& p : points) {
+    if (!plan.in_shard[p.point_id]) continue;
+    if (const auto it = plan.skipped.find(p.point_id); it != plan.skipped.end()) {
+      fmt::print("{:>6}  {:<70} {}\n", p.point_id, point_label(p), it->second);
+      continue;
     }
+    fmt::print("{:>6}  {:<70} {:>9.1f} MiB {:>10}\n", p.point_id, point_label(p),
+               static_cast<double>(plan.memory[p.point_id]) / (1 << 20),
+               duration_text(point_seconds_estimate(p)));
+  }
+  const std::string skipped =
+      plan.skipped.empty() ? "" : fmt::format(" ({} skipped: cannot fit)", plan.skipped.size());
+  if (plan.shard.count == 1) {
     fmt::print("{} points{}; estimated total {} (a rough model; truths shared between points make it shorter)\n",
-               config.points.size(), skipped.empty() ? "" : fmt::format(" ({} skipped: cannot fit)", skipped.size()),
-               duration_text(estimated_total));
+               points.size(), skipped, duration_text(plan.estimated_seconds));
     return 0;
   }
+  std::vector<double> loads(plan.shard.count, 0.0);
+  const std::vector<std::uint64_t> shard_of = assign_shards(plan.groups, plan.shard.count);
+  for (std::size_t g = 0; g < plan.groups.size(); ++g) loads[shard_of[g] - 1] += plan.groups[g].estimated_seconds;
+  const auto [lightest, heaviest] = std::minmax_element(loads.begin(), loads.end());
+  fmt::print("shard {}: {} of {} points{}; estimated {} (shards of this split: {} to {}; a rough model)\n",
+             shard_text(plan.shard), plan.shard_points, points.size(), skipped, duration_text(plan.estimated_seconds),
+             duration_text(*lightest), duration_text(*heaviest));
+  return 0;
+}
 
-  if (o.jobs > 0) omp_set_num_threads(o.jobs);
+SweepMetadata sweep_metadata(const SweepPlan& plan, const std::string& command_line) {
   SweepMetadata metadata;
   metadata.satalab_version = satalab::version();
   metadata.git_commit = satalab::git_commit();
   metadata.command_line = command_line;
-  metadata.config_text = config.text;
-  {
-    const std::time_t now = std::time(nullptr);
-    char buffer[64];
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-    metadata.start_time = buffer;
-  }
-  metadata.total_points = config.points.size();
-  ResultsFile results(o.out, metadata, o.resume ? OpenMode::resume : (o.force ? OpenMode::overwrite : OpenMode::create));
-
-  // Group pending points by input set, in order of their first point_id.
-  std::map<InputKey, std::vector<const PointParams*>> groups;
-  std::vector<InputKey> group_order;
-  std::size_t pending = 0;
-  std::vector<const PointParams*> to_skip;
-  for (const auto& p : config.points) {
-    if (results.finished().count(p.point_id)) continue;
-    if (skipped.count(p.point_id)) {
-      to_skip.push_back(&p);
-      continue;
-    }
-    const PrecisionPolicy truth = choose_truth(p.truth, precision_policy(p.precision));
-    const InputKey key = input_key(p, truth.name);
-    if (!groups.count(key)) group_order.push_back(key);
-    groups[key].push_back(&p);
-    ++pending;
-  }
-  const std::size_t already = config.points.size() - pending - to_skip.size();
-  fmt::print(stderr, "satalab sweep: {} points ({} already finished, {} to run) -> {}\n", config.points.size(),
-             already, pending, o.out);
-
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
-  const auto start = std::chrono::steady_clock::now();
-  std::size_t done = 0;
-  double estimated_left = 0;
-  for (const auto& key : group_order) {
-    for (const PointParams* p : groups[key]) estimated_left += point_seconds_estimate(*p);
-  }
-  double estimated_done = 0;
-  std::vector<PointRecord> finished_now;
-  for (const PointParams* p : to_skip) {  // recorded as rows, so the table says why they are missing
-    PointRecord record;
-    record.params = *p;
-    record.result = unmeasured_result(skipped.at(p->point_id));
-    fill_costs(*p, record.result);
-    results.add(record);
-    finished_now.push_back(std::move(record));
-  }
-
-  for (const auto& key : group_order) {
-    if (g_interrupted) break;
-    const auto& points = groups[key];
-    const PointParams& first = *points.front();
-    const PrecisionPolicy truth = choose_truth(first.truth, precision_policy(first.precision));
-    const Inputs inputs = make_inputs(first);
-    AttentionOptions truth_options = attention_options(first);
-    truth_options.query_rows = measured_positions(first);
-    const auto truth_start = std::chrono::steady_clock::now();
-    const AttentionOutput exact_truth = compute_attention(Method::exact, inputs.qkv, truth, truth_options);
-    double truth_seconds = seconds_since(truth_start);
-    const LogitStats logits = logit_stats(inputs.qkv, softmax_denominator(first), first.causal);
-    std::map<std::uint32_t, AttentionOutput> oracle_by_terms;      // taylor-quadratic at truth, per P
-    std::map<std::string, AttentionOutput> baseline_by_precision;  // exact at the point's policy
-    const OutputShape shape{first.heads, measured_rows(first), first.d_value};
-
-    for (const PointParams* pp : points) {
-      if (g_interrupted) break;
-      const PointParams& p = *pp;
-      const double eta = done == 0 ? estimated_left - estimated_done
-                                   : seconds_since(start) / estimated_done * (estimated_left - estimated_done);
-      fmt::print(stderr, "[{}/{}] {}  elapsed {}  ETA {}\n", already + done + 1, config.points.size(), point_label(p),
-                 duration_text(seconds_since(start)), duration_text(eta));
-      const auto point_start = std::chrono::steady_clock::now();
-      PointRecord record;
-      record.params = p;
-      PointResult& r = record.result;
-      r.truth_used = truth.name;
-      r.truth_wall_s = truth_seconds;
-      truth_seconds = 0;  // charged to the first point of the group only
-      try {
-        const PrecisionPolicy policy = precision_policy(p.precision);
-        const Method method = method_by_name(p.method);
-        AttentionOptions options = attention_options(p);
-        r.bytes_per_sequence =
-            sequence_memory_bytes(method, p.heads, p.n_tokens, p.d_key, p.d_value, policy, options);
-        // SATA produces every row (and its normalisers are counted over all of
-        // them); the quadratic methods compute just the measured rows.
-        if (method != Method::sata) options.query_rows = truth_options.query_rows;
-        const AttentionOutput full = compute_attention(method, inputs.qkv, policy, options);
-        const AttentionOutput out =
-            method == Method::sata ? select_rows(full, truth_options.query_rows) : full;
-        const auto& rows = truth_options.query_rows;
-        r.total = at_positions(error_metrics(out.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
-        r.normalisers = normaliser_stats(full.z);
-        if (method_is_taylor(method)) {
-          auto it = oracle_by_terms.find(p.taylor_terms);
-          if (it == oracle_by_terms.end()) {
-            AttentionOptions oracle_options = truth_options;
-            oracle_options.taylor_terms = p.taylor_terms;
-            it = oracle_by_terms
-                     .emplace(p.taylor_terms,
-                              compute_attention(Method::taylor_quadratic, inputs.qkv, truth, oracle_options))
-                     .first;
-          }
-          r.truncation = at_positions(error_metrics(it->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
-          r.rounding = at_positions(error_metrics(out.y.data, it->second.y.data, shape, kPositionBlocks), rows);
-        }
-        if (method != Method::exact) {  // exact-kvquant: the unquantized cache at the same policy
-          auto b = baseline_by_precision.find(p.precision);
-          if (b == baseline_by_precision.end()) {
-            b = baseline_by_precision
-                    .emplace(p.precision, compute_attention(Method::exact, inputs.qkv, policy, truth_options))
-                    .first;
-          }
-          r.baseline = at_positions(error_metrics(b->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
-        } else {
-          r.baseline = r.total;
-        }
-        if (!full.kv_scales_key.empty()) {
-          r.kv_key_scale = *std::max_element(full.kv_scales_key.begin(), full.kv_scales_key.end());
-          r.kv_value_scale = *std::max_element(full.kv_scales_value.begin(), full.kv_scales_value.end());
-        }
-        if (inputs.needle && full.y.n_tokens == p.n_tokens) r.needle_hit_rate = needle_hit_rate(*inputs.needle, full.y.data);
-        if (inputs.needle && truth_options.query_rows.empty()) {
-          r.needle_truth_hit_rate = needle_hit_rate(*inputs.needle, exact_truth.y.data);
-        }
-        if (o.save_outputs) {
-          r.y = out.y.data;
-          r.y_truth = exact_truth.y.data;
-          r.z = out.z;
-        }
-      } catch (const std::exception& e) {
-        const double truth_wall_s = r.truth_wall_s;
-        r = unmeasured_result(fmt::format("failed: {}", e.what()));
-        r.truth_used = truth.name;
-        r.truth_wall_s = truth_wall_s;
-      }
-      r.logit_max_abs = logits.max_abs;
-      r.logit_std = logits.std;
-      fill_costs(p, r);
-      r.wall_s = seconds_since(point_start);
-      results.add(record);
-      estimated_done += point_seconds_estimate(p);
-      ++done;
-      record.result.y.clear();
-      record.result.y_truth.clear();
-      record.result.z.clear();
-      finished_now.push_back(std::move(record));
-    }
-  }
-  results.finish();
-  std::sort(finished_now.begin(), finished_now.end(),
-            [](const PointRecord& a, const PointRecord& b) { return a.params.point_id < b.params.point_id; });
-  print_summary(finished_now);
-  if (g_interrupted) {
-    fmt::print(stderr, "interrupted: {} points saved in {}; continue with --resume\n", already + done, o.out);
-    return 130;
-  }
-  fmt::print(stderr, "satalab sweep: {} points in {}; results in {}\n", done, duration_text(seconds_since(start)), o.out);
-  return 0;
+  metadata.config_text = plan.config.text;
+  const std::time_t now = std::time(nullptr);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  metadata.start_time = buffer;
+  metadata.total_points = plan.config.points.size();
+  metadata.shard_index = plan.shard.index;
+  metadata.shard_count = plan.shard.count;
+  metadata.shard_points = plan.shard_points;
+  return metadata;
 }
 
+OpenMode open_mode(const SweepOptions& o) {
+  return o.resume ? OpenMode::resume : (o.force ? OpenMode::overwrite : OpenMode::create);
+}
+
+// The shard's points still to compute, as groups sharing inputs (ids ascending).
+std::vector<std::vector<std::uint64_t>> pending_groups(const SweepPlan& plan, const std::set<std::uint64_t>& finished,
+                                                       const std::vector<std::size_t>& order) {
+  std::vector<std::vector<std::uint64_t>> pending;
+  for (const std::size_t g : order) {
+    std::vector<std::uint64_t> ids;
+    for (const std::uint64_t id : plan.groups[g].point_ids) {
+      if (plan.in_shard[id] && !finished.count(id) && !plan.skipped.count(id)) ids.push_back(id);
+    }
+    if (!ids.empty()) pending.push_back(std::move(ids));
+  }
+  return pending;
+}
+
+// Computes one group of points sharing inputs: their truth once, then each
+// point; hands each finished point to `sink`. Stops between points when
+// interrupted. `on_start` (may be empty) is called before each point.
+void run_group(const SweepPlan& plan, const std::vector<std::uint64_t>& ids, bool save_outputs,
+               const std::function<void(const PointParams&)>& on_start, const RecordSink& sink) {
+  const PointParams& first = plan.config.points.at(ids.front());
+  const PrecisionPolicy truth = choose_truth(first.truth, precision_policy(first.precision));
+  const Inputs inputs = make_inputs(first);
+  AttentionOptions truth_options = attention_options(first);
+  truth_options.query_rows = measured_positions(first);
+  const auto truth_start = std::chrono::steady_clock::now();
+  const AttentionOutput exact_truth = compute_attention(Method::exact, inputs.qkv, truth, truth_options);
+  double truth_seconds = seconds_since(truth_start);
+  const LogitStats logits = logit_stats(inputs.qkv, softmax_denominator(first), first.causal);
+  std::map<std::uint32_t, AttentionOutput> oracle_by_terms;      // taylor-quadratic at truth, per P
+  std::map<std::string, AttentionOutput> baseline_by_precision;  // exact at the point's policy
+  const OutputShape shape{first.heads, measured_rows(first), first.d_value};
+
+  for (const std::uint64_t id : ids) {
+    if (g_interrupted) break;
+    const PointParams& p = plan.config.points.at(id);
+    if (on_start) on_start(p);
+    const auto point_start = std::chrono::steady_clock::now();
+    PointRecord record;
+    record.params = p;
+    PointResult& r = record.result;
+    r.truth_used = truth.name;
+    r.truth_wall_s = truth_seconds;
+    truth_seconds = 0;  // charged to the first point of the group only
+    try {
+      const PrecisionPolicy policy = precision_policy(p.precision);
+      const Method method = method_by_name(p.method);
+      AttentionOptions options = attention_options(p);
+      r.bytes_per_sequence =
+          sequence_memory_bytes(method, p.heads, p.n_tokens, p.d_key, p.d_value, policy, options);
+      // SATA produces every row (and its normalisers are counted over all of
+      // them); the quadratic methods compute just the measured rows.
+      if (method != Method::sata) options.query_rows = truth_options.query_rows;
+      const AttentionOutput full = compute_attention(method, inputs.qkv, policy, options);
+      const AttentionOutput out =
+          method == Method::sata ? select_rows(full, truth_options.query_rows) : full;
+      const auto& rows = truth_options.query_rows;
+      r.total = at_positions(error_metrics(out.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
+      r.normalisers = normaliser_stats(full.z);
+      if (method_is_taylor(method)) {
+        auto it = oracle_by_terms.find(p.taylor_terms);
+        if (it == oracle_by_terms.end()) {
+          AttentionOptions oracle_options = truth_options;
+          oracle_options.taylor_terms = p.taylor_terms;
+          it = oracle_by_terms
+                   .emplace(p.taylor_terms,
+                            compute_attention(Method::taylor_quadratic, inputs.qkv, truth, oracle_options))
+                   .first;
+        }
+        r.truncation = at_positions(error_metrics(it->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
+        r.rounding = at_positions(error_metrics(out.y.data, it->second.y.data, shape, kPositionBlocks), rows);
+      }
+      if (method != Method::exact) {  // exact-kvquant: the unquantized cache at the same policy
+        auto b = baseline_by_precision.find(p.precision);
+        if (b == baseline_by_precision.end()) {
+          b = baseline_by_precision
+                  .emplace(p.precision, compute_attention(Method::exact, inputs.qkv, policy, truth_options))
+                  .first;
+        }
+        r.baseline = at_positions(error_metrics(b->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
+      } else {
+        r.baseline = r.total;
+      }
+      if (!full.kv_scales_key.empty()) {
+        r.kv_key_scale = *std::max_element(full.kv_scales_key.begin(), full.kv_scales_key.end());
+        r.kv_value_scale = *std::max_element(full.kv_scales_value.begin(), full.kv_scales_value.end());
+      }
+      if (inputs.needle && full.y.n_tokens == p.n_tokens) r.needle_hit_rate = needle_hit_rate(*inputs.needle, full.y.data);
+      if (inputs.needle && truth_options.query_rows.empty()) {
+        r.needle_truth_hit_rate = needle_hit_rate(*inputs.needle, exact_truth.y.data);
+      }
+      if (save_outputs) {
+        r.y = out.y.data;
+        r.y_truth = exact_truth.y.data;
+        r.z = out.z;
+      }
+    } catch (const std::exception& e) {
+      const double truth_wall_s = r.truth_wall_s;
+      r = unmeasured_result(fmt::format("failed: {}", e.what()));
+      r.truth_used = truth.name;
+      r.truth_wall_s = truth_wall_s;
+    }
+    r.logit_max_abs = logits.max_abs;
+    r.logit_std = logits.std;
+    fill_costs(p, r);
+    r.wall_s = seconds_since(point_start);
+    sink(std::move(record));
+  }
+}
+
+// The writer's side of a sweep (single process, or MPI rank 0): journals
+// finished points, reports progress and ETA, prints the summary.
+class SweepWriter {
+ public:
+  SweepWriter(const SweepPlan& plan, ResultsFile& results, std::string out,
+              const std::vector<std::vector<std::uint64_t>>& pending, const std::string& where)
+      : plan_(plan), results_(results), out_(std::move(out)), start_(std::chrono::steady_clock::now()) {
+    std::size_t to_run = 0;
+    for (const auto& ids : pending) {
+      to_run += ids.size();
+      for (const std::uint64_t id : ids) estimated_left_ += point_seconds_estimate(plan.config.points[id]);
+    }
+    std::vector<std::uint64_t> to_skip;
+    for (const auto& [id, reason] : plan.skipped) {
+      if (!results.finished().count(id)) to_skip.push_back(id);
+    }
+    already_ = plan.shard_points - to_run - to_skip.size();
+    const std::string shard = plan.shard.count == 1
+                                  ? fmt::format("{} points", plan.shard_points)
+                                  : fmt::format("shard {} with {} of {} points", shard_text(plan.shard),
+                                                plan.shard_points, plan.config.points.size());
+    fmt::print(stderr, "satalab sweep: {} ({} already finished, {} to run{}) -> {}\n", shard, already_, to_run, where,
+               out_);
+    for (const std::uint64_t id : to_skip) {  // recorded as rows, so the table says why they are missing
+      PointRecord record;
+      record.params = plan.config.points[id];
+      record.result = unmeasured_result(plan.skipped.at(id));
+      fill_costs(record.params, record.result);
+      results_.add(record);
+      finished_now_.push_back(std::move(record));
+    }
+  }
+
+  // Single process: before each point.
+  void starting(const PointParams& p) const {
+    fmt::print(stderr, "[{}/{}] {}  elapsed {}  ETA {}\n", already_ + done_ + 1, plan_.shard_points, point_label(p),
+               duration_text(seconds_since(start_)), duration_text(eta()));
+  }
+
+  // MPI: after each point, as it arrives.
+  void finished(const PointParams& p) const {
+    fmt::print(stderr, "[{}/{}] done {}  elapsed {}  ETA {}\n", already_ + done_, plan_.shard_points,
+               point_label(p), duration_text(seconds_since(start_)), duration_text(eta()));
+  }
+
+  void add(PointRecord&& record) {
+    results_.add(record);
+    estimated_done_ += point_seconds_estimate(record.params);
+    ++done_;
+    record.result.y.clear();
+    record.result.y_truth.clear();
+    record.result.z.clear();
+    finished_now_.push_back(std::move(record));
+  }
+
+  int finish(bool interrupted) {
+    results_.finish();
+    std::sort(finished_now_.begin(), finished_now_.end(),
+              [](const PointRecord& a, const PointRecord& b) { return a.params.point_id < b.params.point_id; });
+    print_summary(finished_now_);
+    if (interrupted) {
+      fmt::print(stderr, "interrupted: {} points saved in {}; continue with --resume\n", already_ + done_, out_);
+      return 130;
+    }
+    fmt::print(stderr, "satalab sweep: {} points in {}; results in {}\n", done_, duration_text(seconds_since(start_)),
+               out_);
+    return 0;
+  }
+
+ private:
+  double eta() const {
+    const double left = std::max(0.0, estimated_left_ - estimated_done_);
+    return done_ == 0 ? left : seconds_since(start_) / estimated_done_ * left;
+  }
+  const SweepPlan& plan_;
+  ResultsFile& results_;
+  std::string out_;
+  std::chrono::steady_clock::time_point start_;
+  std::size_t already_ = 0, done_ = 0;
+  double estimated_left_ = 0, estimated_done_ = 0;
+  std::vector<PointRecord> finished_now_;
+};
+
+#if SATALAB_WITH_MPI
+// One sweep over the ranks of an MPI job (sweep_mpi.hpp). Every rank plans
+// the sweep from the same arguments; a refusal on any rank stops all of them
+// with exit 2, and only rank 0 touches the results file.
+int run_sweep_mpi(const SweepOptions& o, const std::string& command_line) {
+  MpiRuntime mpi;
+  const bool root = mpi.rank() == 0;
+  std::optional<SweepPlan> plan;
+  std::string error;
+  try {
+    plan.emplace(plan_sweep(o));
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const bool root_ok = mpi.broadcast(plan.has_value());
+  if (!mpi.all(plan.has_value())) {
+    if (root) fmt::print(stderr, "satalab: error: {}\n", error);
+    if (!root && root_ok && !plan) fmt::print(stderr, "satalab: error: rank {}: {}\n", mpi.rank(), error);
+    return kExitBadInput;
+  }
+  if (o.dry_run) return root ? print_dry_run(*plan) : 0;
+  if (o.jobs > 0) omp_set_num_threads(o.jobs);
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  const int jobs = o.jobs;
+  const GroupRunner run = [&](const std::vector<std::uint64_t>& ids, const RecordSink& sink) {
+    if (jobs > 0) omp_set_num_threads(jobs);  // rank 0 computes on a thread of its own
+    run_group(*plan, ids, o.save_outputs, {}, sink);
+  };
+  if (!root) {
+    if (!mpi.broadcast(false)) return kExitBadInput;  // rank 0 could not open the results file
+    serve_groups(mpi, run);
+    return 0;
+  }
+  std::optional<ResultsFile> results;
+  try {
+    results.emplace(o.out, sweep_metadata(*plan, command_line), open_mode(o));
+  } catch (...) {
+    mpi.broadcast(false);
+    throw;
+  }
+  mpi.broadcast(true);
+  const auto pending = pending_groups(*plan, results->finished(), most_expensive_first(plan->groups));
+  SweepWriter writer(*plan, *results, o.out, pending, fmt::format(" on {} ranks", mpi.size()));
+  distribute_groups(
+      mpi, pending, run,
+      [&](PointRecord&& r) {
+        const PointParams p = r.params;
+        writer.add(std::move(r));
+        writer.finished(p);
+      },
+      g_interrupted);
+  return writer.finish(g_interrupted);
+}
+#endif
+
+int run_sweep(const SweepOptions& o, const std::string& command_line) {
+  if (o.help_schema) {
+    std::cout << kResultsSchemaText;
+    return 0;
+  }
+  if (const std::uint64_t ranks = launched_ranks(); ranks > 1) {
+#if SATALAB_WITH_MPI
+    return run_sweep_mpi(o, command_line);
+#else
+    if (launched_rank() > 0) return kExitBadInput;  // rank 0 says why, once
+    throw InvalidArgument(fmt::format(
+        "this satalab was built without MPI (SATALAB_MPI=OFF) but was started as one of {} ranks (mpirun/srun): "
+        "it would run the whole sweep {} times; rebuild with MPI (scripts/setup.sh --with-mpi) or start one process",
+        ranks, ranks));
+#endif
+  }
+  const SweepPlan plan = plan_sweep(o);
+  if (o.dry_run) return print_dry_run(plan);
+  if (o.jobs > 0) omp_set_num_threads(o.jobs);
+  ResultsFile results(o.out, sweep_metadata(plan, command_line), open_mode(o));
+  std::vector<std::size_t> in_order(plan.groups.size());
+  std::iota(in_order.begin(), in_order.end(), std::size_t{0});
+  const auto pending = pending_groups(plan, results.finished(), in_order);
+  SweepWriter writer(plan, results, o.out, pending, "");
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  for (const auto& ids : pending) {
+    if (g_interrupted) break;
+    run_group(
+        plan, ids, o.save_outputs, [&](const PointParams& p) { writer.starting(p); },
+        [&](PointRecord&& r) { writer.add(std::move(r)); });
+  }
+  return writer.finish(g_interrupted);
+}
 }  // namespace
 
 Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
@@ -482,7 +611,10 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "Run every point of a sweep file (TOML; list-valued keys are the axes of a Cartesian product) and write\n"
       "one HDF5 results file: a table /points with one row per point and per-point error histograms and\n"
       "position summaries (schema: --help-schema). Points sharing inputs share one truth. Finished points\n"
-      "are journaled durably; an interrupted sweep continues with --resume.");
+      "are journaled durably; an interrupted sweep continues with --resume.\n"
+      "Scale-out: --shard K/N runs one of N static shards (e.g. one per Slurm array task; unite them with\n"
+      "'satalab merge'); under 'mpirun -np R' (a build with SATALAB_MPI) rank 0 hands groups of points out to\n"
+      "all R ranks, most expensive first, and is the only writer.");
   cmd->footer(
       "Sweep file keys (each a value or a list): method (sata, taylor-quadratic, exact, exact-kvquant),\n"
       "taylor_terms, kv_quant, d_key, d_value, heads, heads_times_d_key, n_tokens, scale, precision, truth,\n"
@@ -496,7 +628,12 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--set", o->overrides, "Override a key: --set taylor_terms=[3,4] (TOML value syntax); repeatable");
   cmd->add_flag("--resume", o->resume, "Continue an existing results file: compute only the missing points");
   cmd->add_flag("--force", o->force, "Replace an existing results file");
-  cmd->add_flag("--dry-run", o->dry_run, "List the points with estimated memory and time, run nothing");
+  cmd->add_flag("--dry-run", o->dry_run,
+                "List the points with estimated memory and time, run nothing (with --shard: that shard's points)");
+  cmd->add_option("--shard", o->shard,
+                  "Run shard K of N (K/N, 1 <= K <= N): a fixed subset of the points, the N shards balanced by the "
+                  "--dry-run estimate; points sharing inputs stay in one shard. Unite the shard files with "
+                  "'satalab merge'");
   cmd->add_flag("--skip-unfit", o->skip_unfit,
                 "Record points that cannot fit in memory as rows with status 'skipped: <need>' instead of refusing "
                 "the sweep");

@@ -14,8 +14,8 @@ case "${1:-}" in
   *) echo "test.sh: unknown option '$1' (allowed: --asan)" >&2; exit 2 ;;
 esac
 
-# The Python module's tests (pytest) and its notebook (nbconvert) are part of the suite.
-scripts/setup.sh --with-python --with-notebooks
+# The Python module's tests (pytest), its notebook (nbconvert) and the MPI sweep test are part of the suite.
+scripts/setup.sh --with-mpi --with-python --with-notebooks
 cmake --preset "$preset" -DSATALAB_PYTHON=ON >/dev/null
 cmake --build --preset "$preset"
 ctest --preset "$preset"

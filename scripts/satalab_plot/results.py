@@ -18,9 +18,11 @@ import pandas as pd
 
 # Results schema versions this reader knows. Version 2 (exact attention over a
 # quantized KV cache) only adds the columns kv_quant, bytes_per_sequence,
-# kv_key_scale and kv_value_scale; every column read here means the same in
-# both. Add a version here only after checking what it changed.
-SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+# kv_key_scale and kv_value_scale; version 3 (scale-out) only adds the root
+# attributes sweep_id, shard_index, shard_count and shard_points. Every column
+# read here means the same in all three. Add a version here only after
+# checking what it changed.
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
 COST_KIND = "satalab-cost"
 SUPPORTED_COST_SCHEMA_VERSIONS = (1,)
 

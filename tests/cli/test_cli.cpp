@@ -25,8 +25,8 @@ struct Result {
   std::string output;  // stdout and stderr together
 };
 
-Result run_satalab(const std::string& arguments) {
-  const std::string command = std::string(SATALAB_BINARY) + " " + arguments + " 2>&1";
+Result run_satalab_with_prefix(const std::string& prefix, const std::string& arguments) {
+  const std::string command = prefix + std::string(SATALAB_BINARY) + " " + arguments + " 2>&1";
   Result r;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return r;
@@ -35,6 +35,13 @@ Result run_satalab(const std::string& arguments) {
   const int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+Result run_satalab(const std::string& arguments) { return run_satalab_with_prefix("", arguments); }
+
+// The same with `environment` (NAME=value ...) set for the command.
+Result run_satalab_env(const std::string& environment, const std::string& arguments) {
+  return run_satalab_with_prefix("env " + environment + " ", arguments);
 }
 
 std::size_t line_count(const std::string& s) {
@@ -372,6 +379,52 @@ TEST_F(SweepCliTest, SataAndExactKvQuantPointsRecordTheirBytesPerSequence) {
   EXPECT_EQ(none.total.abs_error.max, none.baseline->abs_error.max);
   EXPECT_EQ(none.total.rel_error.median, none.baseline->rel_error.median);
   EXPECT_GT(contents.records[3].result.total.rel_error.median, none.total.rel_error.median);
+}
+
+}  // namespace
+
+namespace {
+
+// Started by a launcher as one of several ranks (what mpirun and srun export).
+Result run_as_rank_of(int ranks, const std::string& arguments) {
+  return run_satalab_env("OMPI_COMM_WORLD_SIZE=" + std::to_string(ranks), arguments);
+}
+
+TEST_F(CliTest, CommandsOtherThanSweepRefuseToRunOncePerMpiRank) {
+  const Result r = run_as_rank_of(3, "info --d-key 64 --taylor-terms 4");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(line_count(r.output), 1u) << r.output;
+  EXPECT_NE(r.output.find("'satalab info' does not use MPI but was started as one of 3 ranks"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(run_as_rank_of(1, "info --d-key 64 --taylor-terms 4").exit_code, 0);
+}
+
+TEST_F(CliTest, SweepBuiltWithoutMpiRefusesToRunAsOneOfSeveralRanks) {
+  if (SATALAB_WITH_MPI) GTEST_SKIP() << "built with MPI: mpirun runs the sweep over its ranks";
+  const std::string grid = path("grid.toml");
+  std::ofstream(grid) << "method = \"exact\"\nn_tokens = 16\n";
+  const Result r = run_as_rank_of(4, "sweep " + grid + " --out " + path("out.h5"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(line_count(r.output), 1u) << r.output;
+  EXPECT_NE(r.output.find("built without MPI"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path("out.h5")));
+  EXPECT_FALSE(fs::exists(path("out.h5.journal")));
+}
+
+TEST_F(CliTest, HelpDocumentsShardAndMerge) {
+  const Result sweep = run_satalab("sweep --help");
+  EXPECT_EQ(sweep.exit_code, 0);
+  EXPECT_NE(sweep.output.find("--shard"), std::string::npos) << sweep.output;
+  const Result merge = run_satalab("merge --help");
+  EXPECT_EQ(merge.exit_code, 0);
+  for (const char* option : {"--out", "--force", "inputs"}) {
+    EXPECT_NE(merge.output.find(option), std::string::npos) << option << " in " << merge.output;
+  }
+  const Result missing = run_satalab("merge --out " + path("m.h5") + " " + path("absent.h5"));
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_EQ(line_count(missing.output), 1u) << missing.output;
+  EXPECT_NE(missing.output.find("absent.h5"), std::string::npos) << missing.output;
+  EXPECT_FALSE(fs::exists(path("m.h5")));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -754,6 +755,92 @@ TEST(ResultsFile, WrongSchemaVersionOrMissingDatasetIsRefusedNamingIt) {
             std::string::npos);
 }
 
+TEST(ResultsFile, ShardAndSweepIdRoundTripAndResumeRefusesAnotherShard) {
+  TempDir dir;
+  const std::string path = dir.file("part-2.h5");
+  SweepMetadata meta = make_metadata();
+  meta.shard_index = 2;
+  meta.shard_count = 3;
+  meta.shard_points = 3;
+  {
+    ResultsFile f(path, meta, OpenMode::create);
+    f.add(make_record(1));
+  }  // interrupted: the journal stays
+  const auto got = satalab::read_results(path);
+  EXPECT_EQ(got.metadata.shard_index, 2u);
+  EXPECT_EQ(got.metadata.shard_count, 3u);
+  EXPECT_EQ(got.metadata.shard_points, 3u);
+  EXPECT_EQ(satalab::sweep_id(meta.config_text).size(), 16u);
+  EXPECT_NE(satalab::sweep_id(meta.config_text), satalab::sweep_id(meta.config_text + " "));
+  SweepMetadata other = meta;
+  other.shard_index = 1;
+  const std::string message = error_of([&] { ResultsFile f(path, other, OpenMode::resume); });
+  EXPECT_NE(message.find("holds shard 2/3 of the sweep, not 1/3"), std::string::npos) << message;
+  SweepMetadata bad = meta;
+  bad.shard_index = 4;
+  EXPECT_NE(error_of([&] { ResultsFile f(dir.file("bad.h5"), bad, OpenMode::create); }).find("shard 4/3"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(dir.file("bad.h5.journal")));
+}
+
+TEST(ResultsFile, ReadWithJournalAddsThePointsOfAnInterruptedRunAndRefusesARunningOne) {
+  TempDir dir;
+  const std::string path = dir.file("r.h5");
+  std::vector<PointRecord> want;
+  {
+    ResultsFile f(path, make_metadata(), OpenMode::create);
+    f.rewrite_interval_s = 1e9;  // only the first add() writes the HDF5 file
+    for (std::uint64_t id : {4u, 0u, 2u}) {
+      want.push_back(make_record(id, static_cast<int>(id % 4)));
+      f.add(want.back());
+    }
+    const std::string message = error_of([&] { (void)satalab::read_results_with_journal(path); });
+    EXPECT_NE(message.find("is being written by a running sweep"), std::string::npos) << message;
+    fs::copy_file(path, dir.file("crash.h5"));  // a kill -9 now leaves these two
+    fs::copy_file(path + ".journal", dir.file("crash.h5.journal"));
+  }
+  EXPECT_EQ(satalab::read_results(dir.file("crash.h5")).records.size(), 1u);
+  const auto got = satalab::read_results_with_journal(dir.file("crash.h5"));
+  std::sort(want.begin(), want.end(),
+            [](const PointRecord& a, const PointRecord& b) { return a.params.point_id < b.params.point_id; });
+  expect_records(got.records, want);
+  fs::remove(dir.file("crash.h5"));  // the journal alone (killed before the first rewrite)
+  expect_records(satalab::read_results_with_journal(dir.file("crash.h5")).records, want);
+  EXPECT_NE(error_of([&] { (void)satalab::read_results_with_journal(dir.file("none.h5")); }).find("does not exist"),
+            std::string::npos);
+}
+
+TEST(ResultsFile, ResultDifferenceIgnoresTimingsAndNamesTheFirstDifferingColumnOrDataset) {
+  const PointRecord a = make_record(3, 1);
+  PointRecord b = a;
+  b.result.wall_s += 1;
+  b.result.truth_wall_s += 2;
+  EXPECT_EQ(satalab::result_difference(a, b), "");
+  b.result.total.rel_error.p95 = std::nextafter(b.result.total.rel_error.p95, 1.0);
+  EXPECT_NE(satalab::result_difference(a, b).find("column 'rel_err_p95'"), std::string::npos)
+      << satalab::result_difference(a, b);
+  b = a;
+  b.result.total.abs_histogram.counts[7] += 1;
+  EXPECT_EQ(satalab::result_difference(a, b), "datasets 'abs_hist'/'rel_hist'");
+  const PointRecord decoded = satalab::decode_point_record(satalab::encode_point_record(a));
+  EXPECT_EQ(record_differences(decoded, a), "");
+  EXPECT_THROW((void)satalab::decode_point_record("truncated"), InvalidArgument);
+}
+
+TEST(ResultsFile, WriteResultsIsAtomicOrderedByPointIdAndRefusesDuplicates) {
+  TempDir dir;
+  const std::string path = dir.file("merged.h5");
+  std::vector<PointRecord> records = {make_record(5, 2), make_record(1, 0), make_record(3, 1)};
+  satalab::write_results(path, make_metadata(), records);
+  EXPECT_EQ(ids_of(satalab::read_results(path).records), (std::vector<std::uint64_t>{1, 3, 5}));
+  const std::string before = read_bytes(path);
+  records.push_back(make_record(3, 1));
+  const std::string message = error_of([&] { satalab::write_results(path, make_metadata(), records); });
+  EXPECT_NE(message.find("point 3 appears twice"), std::string::npos) << message;
+  EXPECT_EQ(read_bytes(path), before);
+  EXPECT_FALSE(has_temp_files(dir.path()));
+}
+
 TEST(ResultsFile, PandasReadsThePointsTableInThreeLinesAndTheJournalFramingMatchesTheSchemaDoc) {
   const std::string python = SATALAB_PYTHON;
   if (python.empty() || run_shell("'" + python + "' -c 'import h5py, pandas' >/dev/null 2>&1") != 0) {
@@ -789,7 +876,8 @@ for name in ["point_id", "method", "taylor_terms", "d_key", "heads", "n_tokens",
              "abs_err_median", "abs_err_max", "rel_err_median", "wall_s", "kv_quant", "bytes_per_sequence",
              "kv_key_scale", "kv_value_scale"]:
     assert name in df.columns, name
-assert f.attrs["schema_version"] == 2
+assert f.attrs["schema_version"] == 3
+assert (f.attrs["shard_index"], f.attrs["shard_count"]) == (1, 1) and len(f.attrs["sweep_id"]) == 16
 assert isinstance(f.attrs["config_text"], str) and "\u00b5" in f.attrs["config_text"]
 assert f.attrs["total_points"] == 8
 assert f["abs_hist"].shape == (3, 254) and f["abs_hist"].dtype == np.uint64
@@ -814,7 +902,7 @@ while off < len(data):
         assert payload[16:16 + method_len].decode() == ("exact" if point_id == 1 else "sata")
     else:
         (version,) = struct.unpack_from("<I", payload, 0)
-        assert version == 2
+        assert version == 3
     magics.append(magic)
     off += 16 + length
 assert off == len(data)

@@ -463,6 +463,9 @@ std::string encode_header(const SweepMetadata& m) {
   e.str(m.config_text);
   e.str(m.start_time);
   e.u64(m.total_points);
+  e.u64(m.shard_index);
+  e.u64(m.shard_count);
+  e.u64(m.shard_points);
   return std::move(e.bytes());
 }
 
@@ -477,6 +480,9 @@ SweepMetadata decode_header(std::string_view payload, std::uint32_t& version) {
   m.config_text = d.str();
   m.start_time = d.str();
   m.total_points = d.u64();
+  m.shard_index = d.u64();
+  m.shard_count = d.u64();
+  m.shard_points = d.u64();
   if (d.remaining() != 0) throw Corrupt{};
   return m;
 }
@@ -831,6 +837,10 @@ void write_contents(Writer& w, const SweepMetadata& m, const std::vector<const P
   w.string_attribute("config_text", m.config_text);
   w.string_attribute("start_time", m.start_time);
   w.int_attribute("total_points", static_cast<std::int64_t>(m.total_points));
+  w.string_attribute("sweep_id", sweep_id(m.config_text));
+  w.int_attribute("shard_index", static_cast<std::int64_t>(m.shard_index));
+  w.int_attribute("shard_count", static_cast<std::int64_t>(m.shard_count));
+  w.int_attribute("shard_points", static_cast<std::int64_t>(m.shard_points));
 
   write_points_table(w, rows);
   std::vector<double> edges(kLog10Bins + 1);
@@ -1183,6 +1193,15 @@ void validate_metadata(const std::string& path, const SweepMetadata& m) {
   check_text(path, "command_line", m.command_line);
   check_text(path, "config_text", m.config_text);
   check_text(path, "start_time", m.start_time);
+  if (m.shard_index < 1 || m.shard_index > m.shard_count) {
+    throw InvalidArgument(fmt::format("results file '{}': shard {}/{} is invalid (need 1 <= K <= N)", path,
+                                      m.shard_index, m.shard_count));
+  }
+  for (const std::uint64_t v : {m.total_points, m.shard_count, m.shard_points}) {
+    if (v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      throw InvalidArgument(fmt::format("results file '{}': {} does not fit an int64 attribute", path, v));
+    }
+  }
 }
 
 // Temporary files `<name>.tmp.<pid>` left by killed writers (we hold the lock).
@@ -1232,6 +1251,23 @@ ResultsContents read_results(const std::string& path) {
   const std::int64_t total = r.int_attribute("total_points");
   if (total < 0) r.fail(fmt::format("attribute 'total_points' is negative ({})", total));
   out.metadata.total_points = static_cast<std::uint64_t>(total);
+  const auto non_negative = [&](const char* name) {
+    const std::int64_t v = r.int_attribute(name);
+    if (v < 0) r.fail(fmt::format("attribute '{}' is negative ({})", name, v));
+    return static_cast<std::uint64_t>(v);
+  };
+  out.metadata.shard_index = non_negative("shard_index");
+  out.metadata.shard_count = non_negative("shard_count");
+  out.metadata.shard_points = non_negative("shard_points");
+  if (out.metadata.shard_index < 1 || out.metadata.shard_index > out.metadata.shard_count) {
+    r.fail(fmt::format("attributes shard_index {} and shard_count {} are inconsistent (need 1 <= index <= count)",
+                       out.metadata.shard_index, out.metadata.shard_count));
+  }
+  const std::string id = r.string_attribute("sweep_id");
+  if (id != sweep_id(out.metadata.config_text)) {
+    r.fail(fmt::format("attribute 'sweep_id' is '{}' but its config_text hashes to '{}' (the file was modified)", id,
+                       sweep_id(out.metadata.config_text)));
+  }
 
   out.records = read_points_table(r);
   (void)r.read<double>("hist_bin_edges", {kLog10Bins + 1}, H5T_FLOAT, H5T_NATIVE_DOUBLE);
@@ -1313,6 +1349,14 @@ ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMo
         path_);
     if (existing && existing->metadata.config_text != metadata_.config_text) throw InvalidArgument(differs);
     if (j.header && j.header->config_text != metadata_.config_text) throw InvalidArgument(differs);
+    for (const SweepMetadata* m : {existing ? &existing->metadata : nullptr, j.header ? &*j.header : nullptr}) {
+      if (m != nullptr && (m->shard_index != metadata_.shard_index || m->shard_count != metadata_.shard_count)) {
+        throw InvalidArgument(fmt::format(
+            "results file '{}' holds shard {}/{} of the sweep, not {}/{} (resume it with --shard {}/{}{})", path_,
+            m->shard_index, m->shard_count, metadata_.shard_index, metadata_.shard_count, m->shard_index,
+            m->shard_count, m->shard_count == 1 ? ", i.e. without --shard" : ""));
+      }
+    }
     if (existing) {
       metadata_.start_time = existing->metadata.start_time;
     } else if (j.header) {
@@ -1438,6 +1482,173 @@ void ResultsFile::write_hdf5() {
   write_results_atomically(path_, metadata_, rows);
   last_write_ = now_seconds();
   dirty_ = false;
+}
+
+// ---------------------------------------------------------------------------
+// Sweep identity, merging support and the record encoding for MPI.
+
+std::string sweep_id(const std::string& config_text) {
+  // FNV-1a, 64 bits (offset basis and prime from the FNV reference).
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (const char ch : config_text) {
+    h ^= static_cast<unsigned char>(ch);
+    h *= 0x100000001b3ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+std::string encode_point_record(const PointRecord& record) { return encode_record(record); }
+
+PointRecord decode_point_record(std::string_view payload) {
+  try {
+    return decode_record(payload);
+  } catch (const Corrupt&) {
+    throw InvalidArgument(fmt::format("point record: malformed payload of {} bytes", payload.size()));
+  }
+}
+
+namespace {
+
+struct FlatField {
+  std::string name, bits, shown;
+};
+
+// The /points columns of a record as named bit patterns (timings left out).
+std::vector<FlatField> flat_fields(const PointRecord& r) {
+  std::vector<FlatField> out;
+  record_fields(r, [&](std::string_view prefix, std::string_view name, const auto& field) {
+    using T = std::remove_cvref_t<decltype(field)>;
+    constexpr Kind k = kind_of<T>();
+    if (name == "wall_s" || name == "truth_wall_s") return;
+    Encoder e;
+    std::string shown;
+    if constexpr (k == Kind::str) {
+      e.str(field);
+      shown = "'" + field + "'";
+    } else if constexpr (k == Kind::flag) {
+      e.u8(field ? 1 : 0);
+      shown = field ? "true" : "false";
+    } else if constexpr (k == Kind::f64) {
+      e.f64(field);
+      shown = fmt::format("{}", field);
+    } else {
+      e.u64(field);
+      shown = fmt::format("{}", field);
+    }
+    out.push_back({std::string(prefix) + std::string(name), std::move(e.bytes()), std::move(shown)});
+  });
+  return out;
+}
+
+std::string component_bits(const ErrorMetrics& m, bool histograms) {
+  Encoder e;
+  if (histograms) {
+    encode_histogram(e, m.abs_histogram);
+    encode_histogram(e, m.rel_histogram);
+  } else {
+    e.u64(m.by_position.size());
+    for (const PositionSummary& b : m.by_position) {
+      e.u64(b.first_token);
+      e.u64(b.last_token);
+      encode_quantiles(e, b.abs_error);
+      encode_quantiles(e, b.rel_error);
+    }
+  }
+  return std::move(e.bytes());
+}
+
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
+}
+
+}  // namespace
+
+std::string result_difference(const PointRecord& a, const PointRecord& b) {
+  const std::vector<FlatField> fa = flat_fields(a), fb = flat_fields(b);
+  for (std::size_t i = 0; i < fa.size(); ++i) {
+    if (fa[i].bits != fb[i].bits) return fmt::format("column '{}' ({} vs {})", fa[i].name, fa[i].shown, fb[i].shown);
+  }
+  for (std::size_t c = 0; c < kComponentPrefix.size(); ++c) {
+    const ErrorMetrics* ma = component(a, c);
+    const ErrorMetrics* mb = component(b, c);
+    if (ma == nullptr || mb == nullptr) continue;  // has_* columns equal: both absent
+    if (component_bits(*ma, true) != component_bits(*mb, true)) {
+      return fmt::format("datasets '{0}abs_hist'/'{0}rel_hist'", kComponentPrefix[c]);
+    }
+    if (component_bits(*ma, false) != component_bits(*mb, false)) {
+      return fmt::format("datasets 'position/{}*'", kComponentPrefix[c]);
+    }
+  }
+  const std::array<std::pair<const char*, const std::vector<double>*>, 3> oa = {
+      std::pair{"y", &a.result.y}, {"y_truth", &a.result.y_truth}, {"z", &a.result.z}};
+  const std::array<const std::vector<double>*, 3> ob = {&b.result.y, &b.result.y_truth, &b.result.z};
+  for (std::size_t i = 0; i < oa.size(); ++i) {
+    if (!oa[i].second->empty() && !ob[i]->empty() && !same_bits(*oa[i].second, *ob[i])) {
+      return fmt::format("output '{}'", oa[i].first);
+    }
+  }
+  return {};
+}
+
+ResultsContents read_results_with_journal(const std::string& path) {
+  const std::string journal = path + ".journal";
+  if (!path_exists(journal)) return read_results(path);  // names a missing file
+  const int raw = ::open(journal.c_str(), O_RDONLY | O_CLOEXEC);
+  if (raw < 0) {
+    throw InvalidArgument(fmt::format("results file '{}': cannot open journal '{}': {}", path, journal,
+                                      errno_text(errno)));
+  }
+  Fd fd(raw);
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    throw InvalidArgument(fmt::format(
+        "results file '{}' is being written by a running sweep (its journal '{}' is locked); wait for it or stop it",
+        path, journal));
+  }
+  JournalContents j = read_journal(fd.get(), journal);
+  std::optional<ResultsContents> file;
+  if (path_exists(path)) file = read_results(path);
+  if (!j.header) {
+    if (file) return std::move(*file);
+    throw InvalidArgument(
+        fmt::format("results file '{}' does not exist and its journal '{}' holds no sweep header", path, journal));
+  }
+  ResultsContents out;
+  if (file) {
+    out = std::move(*file);
+    if (j.header->config_text != out.metadata.config_text || j.header->shard_index != out.metadata.shard_index ||
+        j.header->shard_count != out.metadata.shard_count) {
+      throw InvalidArgument(fmt::format("results file '{}': its journal '{}' belongs to another sweep or shard",
+                                        path, journal));
+    }
+  } else {
+    out.metadata = *j.header;
+    out.schema_version = kResultsSchemaVersion;
+  }
+  std::set<std::uint64_t> ids;
+  for (const PointRecord& r : out.records) ids.insert(r.params.point_id);
+  for (PointRecord& r : j.records) {
+    if (ids.insert(r.params.point_id).second) out.records.push_back(std::move(r));
+  }
+  std::sort(out.records.begin(), out.records.end(),
+            [](const PointRecord& x, const PointRecord& y) { return x.params.point_id < y.params.point_id; });
+  return out;
+}
+
+void write_results(const std::string& path, const SweepMetadata& metadata, std::vector<PointRecord> records) {
+  validate_metadata(path, metadata);
+  std::sort(records.begin(), records.end(),
+            [](const PointRecord& x, const PointRecord& y) { return x.params.point_id < y.params.point_id; });
+  std::vector<const PointRecord*> rows;
+  rows.reserve(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    validate_record(path, records[i]);
+    if (i > 0 && records[i].params.point_id == records[i - 1].params.point_id) {
+      throw InvalidArgument(
+          fmt::format("results file '{}': point {} appears twice", path, records[i].params.point_id));
+    }
+    rows.push_back(&records[i]);
+  }
+  write_results_atomically(path, metadata, rows);
 }
 
 }  // namespace satalab

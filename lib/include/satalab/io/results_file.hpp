@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "satalab/metrics/error_metrics.hpp"
@@ -24,7 +25,8 @@
 namespace satalab {
 
 // 2: columns kv_quant, bytes_per_sequence, kv_key_scale, kv_value_scale (method exact-kvquant).
-inline constexpr int kResultsSchemaVersion = 2;
+// 3: root attributes sweep_id, shard_index, shard_count, shard_points (and in the journal header).
+inline constexpr int kResultsSchemaVersion = 3;
 // Per-position summaries have this many blocks of token positions (fewer when n_tokens is smaller).
 inline constexpr std::size_t kPositionBlocks = 16;
 
@@ -93,11 +95,20 @@ struct PointRecord {
   PointResult result;
 };
 
-// Root attributes of a results file.
+// Root attributes of a results file. A file holds the points of shard
+// shard_index of shard_count of the sweep (1 of 1: the whole sweep, e.g. a
+// single-process run or a merge); shard_points of them belong to it.
 struct SweepMetadata {
   std::string satalab_version, git_commit, command_line, config_text, start_time;
   std::uint64_t total_points = 0;
+  std::uint64_t shard_index = 1, shard_count = 1, shard_points = 0;
 };
+
+// The sweep's identity: 16 hex digits of the 64-bit FNV-1a hash of the
+// normalised config text (the `sweep_id` attribute). Files of one sweep share
+// it; merge compares the config text itself, so a collision cannot merge two
+// different sweeps.
+std::string sweep_id(const std::string& config_text);
 
 enum class OpenMode {
   create,     // refuse (InvalidArgument) if OUT.h5 or its journal exists
@@ -161,5 +172,29 @@ struct ResultsContents {
   std::vector<PointRecord> records;
 };
 ResultsContents read_results(const std::string& path);
+
+// read_results plus the finished points of OUT.h5.journal that the file does
+// not hold yet (an interrupted run), without modifying or locking anything
+// for writing; either of the two may be absent. Throws InvalidArgument when
+// neither exists, when a sweep is running on the file (its journal is
+// locked), or when the journal belongs to another sweep than the file.
+ResultsContents read_results_with_journal(const std::string& path);
+
+// Writes a complete results file atomically (temporary file in the same
+// directory, fsync, rename over `path`), rows ordered by point_id. Throws
+// InvalidArgument (path untouched) on invalid records or I/O errors.
+void write_results(const std::string& path, const SweepMetadata& metadata, std::vector<PointRecord> records);
+
+// A point record in the journal's point payload encoding (docs/results-schema.md):
+// how MPI ranks send finished points to the writer. decode throws
+// InvalidArgument on a malformed payload.
+std::string encode_point_record(const PointRecord& record);
+PointRecord decode_point_record(std::string_view payload);
+
+// The first difference between two results of one point, ignoring the
+// timings (wall_s, truth_wall_s) and raw outputs that only one of them saved:
+// "column 'abs_err_median' (0.001 vs 0.002)", "dataset 'abs_hist'", ...;
+// empty when they are the same bit for bit.
+std::string result_difference(const PointRecord& a, const PointRecord& b);
 
 }  // namespace satalab
