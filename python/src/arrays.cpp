@@ -155,7 +155,9 @@ AttentionOutput compute_interruptible(Method method, const QkvArrays& inputs,
   const std::size_t heads = inputs.q.heads;
   const std::size_t group =
       std::max<std::size_t>(1, static_cast<std::size_t>(omp_get_max_threads()));
-  if (heads <= group) return compute_attention(method, inputs, policy, options);
+  // exact-kvquant calibrates per-tensor scales over all heads at once, so it
+  // cannot run in groups of heads (each group would get its own scale).
+  if (heads <= group || method == Method::exact_kvquant) return compute_attention(method, inputs, policy, options);
   // The whole call is refused as compute_attention would refuse it, before any group runs.
   check_memory(attention_memory_bytes(method, inputs, policy, options),
                fmt::format("{} attention at {} (heads={}, n_tokens={}, d_key={}, d_value={}, P={})",

@@ -5,6 +5,7 @@
 
 #include "common.hpp"
 #include "satalab/attention/kernels.hpp"
+#include "satalab/attention/quantized_kv.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/error.hpp"
 #include "satalab/metrics/error_decomposition.hpp"
@@ -50,6 +51,15 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
   return in;
 }
 
+// The cache scheme of exact-kvquant, with the CLI's checks and messages.
+void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant) {
+  options.kv_quant = kv_quant_scheme(kv_quant);
+  if (method != Method::exact_kvquant && options.kv_quant.kind != KvQuantKind::none) {
+    throw InvalidArgument(fmt::format("kv_quant '{}' applies only to method exact-kvquant (got method {})",
+                                      kv_quant, method_name(method)));
+  }
+}
+
 void check_taylor_terms(Method method, const AttentionOptions& options) {
   if (method == Method::sata && options.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
     throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid for sata (allowed: 1 .. {})",
@@ -72,11 +82,12 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
                     const std::string& method_text, long long taylor_terms,
                     const std::string& precision, bool causal,
                     const std::optional<long long>& chunk,
-                    const std::optional<double>& softmax_scale, const std::string& placement) {
+                    const std::optional<double>& softmax_scale, const std::string& placement,
+                    const std::string& kv_quant) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
-  const AttentionOptions options =
-      attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
+  AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
+  set_kv_quant(options, method, kv_quant);
   check_taylor_terms(method, options);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
@@ -92,12 +103,12 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
                    const std::string& precision, const std::string& truth_name, bool causal,
                    const std::optional<long long>& chunk,
                    const std::optional<double>& softmax_scale, const std::string& placement,
-                   long long position_blocks) {
+                   long long position_blocks, const std::string& kv_quant) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   const PrecisionPolicy truth = truth_policy(truth_name, policy);
-  const AttentionOptions options =
-      attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
+  AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
+  set_kv_quant(options, method, kv_quant);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
   check_taylor_terms(method, options);
   const Inputs in = read_inputs(q, k, v);
@@ -176,7 +187,7 @@ double compute_seconds(const py::handle& q, const py::handle& k, const py::handl
 }
 
 constexpr const char* kAttentionDoc =
-    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper") -> (y, z)
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none") -> (y, z)
 
 Attention of queries q over keys k and values v, computed by satalab's C++
 core exactly as `satalab run` computes it (same numbers, bit for bit).
@@ -189,7 +200,9 @@ Arguments
   method       "sata" (symmetry-aware Taylor attention, Heinsen & Kozachkov
                2026), "taylor-quadratic" (exact attention with exp replaced
                by its P-term Taylor polynomial, O(n^2): SATA's oracle) or
-               "exact" (softmax attention). See satalab.methods().
+               "exact" (softmax attention) or "exact-kvquant" (exact
+               attention over a KV cache stored as `kv_quant` says). See
+               satalab.methods().
   taylor_terms P, the number of Taylor terms (degrees 0..P-1); >= 1, for
                sata at most 21. Ignored by "exact".
   precision    precision policy: "fp64", "fp32", "bf16", "fp16",
@@ -209,6 +222,15 @@ Arguments
   coefficient_placement  where the coefficients w(t)/c^p of the features go:
                "paper", "symmetric", "query", "key" or "prescaled" (SATA
                only; see satalab.placements()).
+  kv_quant     the KV-cache scheme of method "exact-kvquant" (keys and values
+               quantized and dequantized as the cache stores them, then exact
+               attention): "none", "fp16", "bf16", "e4m3", "e5m2" (absmax
+               scale per tensor; suffix "-head": per head, "-unscaled": plain
+               cast), "int8" (symmetric per token), "int4-g32", "int2-g32"
+               (asymmetric groups of G, KIVI arrangement), any with suffix
+               "-r<R>" to keep the R most recent tokens unquantized, e.g.
+               "int4-g32-r128" (`satalab run --help` lists them). Other
+               methods accept only "none".
 
 Returns
   y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
@@ -224,7 +246,7 @@ float16/32/64). The GIL is released while computing; Ctrl-C interrupts
 between groups of heads.)";
 
 constexpr const char* kDecomposeDoc =
-    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16) -> dict
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none") -> dict
 
 The four-way error decomposition of DESIGN §3, as `satalab run` reports it:
   total       method at `precision`        vs exact attention at `truth`
@@ -278,11 +300,11 @@ defaults to d_key.)";
 void bind_attention(py::module_& m) {
   m.def("attention", &attention, kAttentionDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "causal"_a = true, "chunk"_a = py::none(),
-        "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper");
+        "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none");
   m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
         "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
-        "position_blocks"_a = 16);
+        "position_blocks"_a = 16, "kv_quant"_a = "none");
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
   m.def("_compute_seconds", &compute_seconds,
