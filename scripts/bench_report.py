@@ -78,6 +78,16 @@ def verdict(holds: bool) -> str:
     return "yes" if holds else "**no**"
 
 
+def fp16_vs_fp32(report: Report, what: str, sata, name: str):
+    """fp16-acc32 time over fp32 time per head size (target: at most 1.5x)."""
+    for d_key in sorted(sata.d_key.unique()):
+        by = sata[sata.d_key == d_key].groupby("precision").seconds_per_token_head.median()
+        if "fp32" in by and "fp16-acc32" in by:
+            ratio = by["fp16-acc32"] / by["fp32"]
+            report.add(f"{what} fp16-acc32 / fp32, d = {d_key}, P = 4", f"{ratio:.2f}×", "target ≤ 1.5×",
+                       verdict(ratio <= 1.5), name)
+
+
 def report_file(bench: Bench, report: Report):
     name = bench.name
     b = bounds(bench)
@@ -133,14 +143,7 @@ def report_file(bench: Bench, report: Report):
                               f"{fmt_time(z.seconds_per_token_head)} at {int(z.context_tokens):,}")
             report.add(f"decode flat in context ({precision}, d = 8, P = 4): max/min time per token",
                        f"{spread:.2f}× ({text} tokens{exact_text})", "target ≤ 1.2×", verdict(spread <= 1.2), name)
-    # fp16-acc32 vs fp32, decode.
-    sata = decode[(decode.method == "sata") & (decode.heads != 1024)]
-    for d_key in sorted(sata.d_key.unique()):
-        by = sata[sata.d_key == d_key].groupby("precision").seconds_per_token_head.median()
-        if "fp32" in by and "fp16-acc32" in by:
-            ratio = by["fp16-acc32"] / by["fp32"]
-            report.add(f"decode fp16-acc32 / fp32, d = {d_key}, P = 4", f"{ratio:.2f}×", "target ≤ 1.5×",
-                       verdict(ratio <= 1.5), name)
+    fp16_vs_fp32(report, "decode", decode[(decode.method == "sata") & (decode.heads != 1024)], name)
     prefill = ok_rows(bench, kind="prefill")
     # SATA chunked prefill: inter-chunk matrix products vs fp32 GEMM.
     rows = prefill[(prefill.method == "sata") & (prefill.precision == "fp32") & (prefill.d_key == 32)
@@ -160,13 +163,7 @@ def report_file(bench: Bench, report: Report):
                    f"{fmt_rate(rate, 'FLOP/s')} = {rate / b['gemm_fp64']:.0%} of GEMM, {row.cores_used:.2f} cores busy",
                    f"fp64 GEMM {fmt_rate(b['gemm_fp64'], 'FLOP/s')}; target ≥ 50%, both cores",
                    verdict(rate >= 0.5 * b["gemm_fp64"]), name)
-    sata_prefill = prefill[prefill.method == "sata"]
-    for d_key in sorted(sata_prefill.d_key.unique()):
-        by = sata_prefill[sata_prefill.d_key == d_key].groupby("precision").seconds_per_token_head.median()
-        if "fp32" in by and "fp16-acc32" in by:
-            ratio = by["fp16-acc32"] / by["fp32"]
-            report.add(f"prefill fp16-acc32 / fp32, d = {d_key}, P = 4", f"{ratio:.2f}×", "target ≤ 1.5×",
-                       verdict(ratio <= 1.5), name)
+    fp16_vs_fp32(report, "prefill", prefill[prefill.method == "sata"], name)
     skipped = bench.rows[(bench.rows.kind == "decode") & (bench.rows.method == "exact")
                          & (bench.rows.status != "ok")]
     if not skipped.empty:
