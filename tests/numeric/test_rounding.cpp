@@ -543,6 +543,52 @@ TEST_P(RoundingEnumeration, FloatArraysMatchEnumerationOracle) {
   }
 }
 
+// Doubles rounded into a format stored in a float carrier (the kernels'
+// exponentials, computed in double): against the same oracle. The inputs
+// include doubles within a few double ulps of the format's midpoints, which a
+// float cannot hold (a rounding through float would land on the tie), double
+// subnormals, values past float's range, zeros, infinities and NaN.
+TEST_P(RoundingEnumeration, DoubleArraysIntoFloatCarrierMatchEnumerationOracle) {
+  const Encoding& e = GetParam();
+  const Format& f = e.format();
+  const Table& t = table_for(e);
+  std::mt19937_64 rng(991u + static_cast<unsigned>(e.total_bits() * 17 + e.bias));
+  const int lo_exp = f.min_exponent() - 6;
+  const int hi_exp = static_cast<int>(std::ilogb(t.beyond)) + 4;
+  std::uniform_int_distribution<int> exponent(lo_exp, hi_exp), kind(0, 11), shift(25, 52);
+  std::uniform_int_distribution<std::uint64_t> mantissa(0, (std::uint64_t{1} << 52) - 1);
+  std::uniform_int_distribution<std::size_t> index(0, t.values.size() - 1);
+  constexpr std::size_t kSamples = 300000;
+  std::vector<double> in(kSamples);
+  for (auto& x : in) {
+    const int k = kind(rng);
+    if (k < 6) {
+      x = std::ldexp(1.0 + std::ldexp(static_cast<double>(mantissa(rng)), -52), exponent(rng));
+    } else if (k < 10) {
+      const std::size_t i = index(rng);
+      const double a = t.values[i];
+      const double b = i + 1 < t.values.size() ? t.values[i + 1] : t.beyond;
+      const double m = (a + b) / 2;
+      const double offset = std::ldexp(m, -shift(rng));
+      x = k == 6 ? m : k == 7 ? m + offset : k == 8 ? m - offset : std::nextafter(m, (rng() & 1) ? kInf : 0.0);
+    } else {
+      const double specials[] = {0.0, 4.9e-324, 1e-310, 1e-46, 1.5e-45, DBL_MIN, 1e39, DBL_MAX, kInf, kNaN};
+      x = specials[rng() % 10];
+    }
+    if (rng() & 1) x = -x;
+  }
+  std::vector<float> out(kSamples);
+  round_to(in.data(), out.data(), kSamples, f);
+  int failures = 0;
+  for (std::size_t i = 0; i < kSamples && failures < 10; ++i) {
+    const double want = oracle(t, f, in[i]);
+    const bool ok = same(static_cast<double>(out[i]), want);
+    if (!ok) ++failures;
+    EXPECT_TRUE(ok) << e.name << " x = " << show(in[i]) << " want " << show(want) << " got "
+                    << show(static_cast<double>(out[i]));
+  }
+}
+
 // Short arrays (every length up to two tiles and a bit, so that every
 // padding of the last vector and of the last tile occurs) at unaligned
 // offsets, with the elements around the array left untouched.
@@ -615,6 +661,22 @@ TEST(RoundingFp32, DoubleToFp32MatchesHardwareConversion) {
   EXPECT_TRUE(same(round_to(overflow_tie, fp32()), kInf));
   EXPECT_TRUE(same(round_to(std::nextafter(overflow_tie, 0.0), fp32()), FLT_MAX));
   EXPECT_TRUE(same(round_to(-overflow_tie, fp32()), -kInf));
+}
+
+TEST(RoundingFp32, DoubleArraysIntoFp32AreTheHardwareConversion) {
+  std::mt19937_64 rng(5u);
+  std::uniform_int_distribution<std::uint64_t> bits;
+  std::vector<double> in(100000);
+  for (auto& x : in) {
+    const std::uint64_t b = bits(rng);
+    std::memcpy(&x, &b, sizeof x);
+  }
+  std::vector<float> out(in.size());
+  round_to(in.data(), out.data(), in.size(), fp32());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const float want = static_cast<float>(in[i]);
+    ASSERT_TRUE(same(static_cast<double>(out[i]), static_cast<double>(want))) << show(in[i]);
+  }
 }
 
 TEST(RoundingFp32, FloatCarrierIsIdentityForFp32AndFp64) {

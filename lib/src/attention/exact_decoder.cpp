@@ -106,7 +106,6 @@ void ExactDecoder<T>::truncate(std::size_t tokens) {
 // max grows, the weights exp(s - m), and the sums in the accumulate format.
 template <class T>
 void ExactDecoder<T>::readout(std::size_t h, const T* q, T* y, T* z) const {
-  using std::exp;
   const PolicyRounders<T> round(policy_);
   const T* keys = keys_.data() + h * capacity_ * d_key_;
   const T* values = values_.data() + h * capacity_ * d_value_;
@@ -118,18 +117,19 @@ void ExactDecoder<T>::readout(std::size_t h, const T* q, T* y, T* z) const {
     if (fast_) {
       const Eigen::Map<const Vector<T>> qv(q, static_cast<Eigen::Index>(d_key_));
       Vector<T> num = Vector<T>::Zero(static_cast<Eigen::Index>(d_value_));
+      std::vector<double> wide(scores.size());
       for (std::size_t j0 = 0; j0 < n; j0 += B) {
         const auto cols = static_cast<Eigen::Index>(std::min(B, n - j0));
         Eigen::Map<Vector<T>> s(scores.data(), cols);
         const ConstRowMap<T> kb(keys + j0 * d_key_, cols, static_cast<Eigen::Index>(d_key_),
                                 Eigen::OuterStride<>(static_cast<Eigen::Index>(d_key_)));
         s.noalias() = kb * qv;
-        s /= c_;
+        detail::divide_by(s.data(), static_cast<std::size_t>(cols), c_);
         round.compute.apply(s.data(), static_cast<std::size_t>(cols));
         const T block_max = s.maxCoeff();
         if (block_max > running_max) {
           if (j0 > 0) {
-            const T rescale = round.compute(exp(round.compute(running_max - block_max)));
+            const T rescale = detail::exp_in_compute(round.compute(running_max - block_max), round.compute);
             num *= rescale;
             den *= rescale;
           }
@@ -137,8 +137,7 @@ void ExactDecoder<T>::readout(std::size_t h, const T* q, T* y, T* z) const {
         }
         s.array() -= running_max;
         round.compute.apply(s.data(), static_cast<std::size_t>(cols));
-        for (Eigen::Index j = 0; j < cols; ++j) s[j] = exp(s[j]);
-        round.compute.apply(s.data(), static_cast<std::size_t>(cols));
+        detail::exp_to_compute(s.data(), static_cast<std::size_t>(cols), round.compute, wide.data());
         const ConstRowMap<T> vb(values + j0 * d_value_, cols, static_cast<Eigen::Index>(d_value_),
                                 Eigen::OuterStride<>(static_cast<Eigen::Index>(d_value_)));
         num.noalias() += vb.transpose() * s;
@@ -159,14 +158,14 @@ void ExactDecoder<T>::readout(std::size_t h, const T* q, T* y, T* z) const {
     }
     if (block_max > running_max) {
       if (j0 > 0) {
-        const T rescale = round.compute(exp(round.compute(running_max - block_max)));
+        const T rescale = detail::exp_in_compute(round.compute(running_max - block_max), round.compute);
         den = round.accumulate(den * rescale);
         for (auto& x : num) x = round.accumulate(x * rescale);
       }
       running_max = block_max;
     }
     for (std::size_t j = j0; j < stop; ++j) {
-      const T weight = round.compute(exp(round.compute(scores[j - j0] - running_max)));
+      const T weight = detail::exp_in_compute(round.compute(scores[j - j0] - running_max), round.compute);
       detail::accumulate_weighted(weight, values + j * d_value_, d_value_, num.data(), den, round);
     }
   }

@@ -5,8 +5,11 @@
 #include <cmath>
 #include <cstddef>
 #include <optional>
+#include <type_traits>
 
 #include "satalab/numeric/precision_policy.hpp"
+#include "satalab/numeric/rounding.hpp"
+#include "satalab/numeric/vector_math.hpp"
 
 namespace satalab::detail {
 
@@ -45,6 +48,57 @@ void truncated_exp_array(T* s, std::size_t n, std::size_t taylor_terms, const Po
     round.compute.apply(term, n);
   }
   std::copy(term, term + n, s);
+}
+
+// x[j] <- exp(x[j]) rounded once into the compute format, for j < n (float or
+// double carriers): the exponential in double (vectorised, exp_in_place), then
+// one rounding; a float carrier never holds an intermediate float rounding.
+// `scratch`: n doubles (unused for double carriers).
+template <class T>
+void exp_to_compute(T* x, std::size_t n, const Rounder<T>& compute, double* scratch) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+  if constexpr (std::is_same_v<T, double>) {
+    exp_in_place(x, n);
+    compute.apply(x, n);
+  } else {
+    std::copy(x, x + n, scratch);
+    exp_in_place(scratch, n);
+    if (compute.active()) {
+      round_to(scratch, x, n, compute.format());
+    } else {
+      for (std::size_t j = 0; j < n; ++j) x[j] = static_cast<float>(scratch[j]);
+    }
+  }
+}
+
+// exp(x) rounded once into the compute format: for float and double carriers
+// as exp_to_compute (the same value an array element gets), in
+// multiprecision MPFR's exp rounded into the format.
+template <class T>
+T exp_in_compute(const T& x, const Rounder<T>& compute) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    T y = x;
+    double scratch = 0;
+    exp_to_compute(&y, 1, compute, &scratch);
+    return y;
+  } else {
+    using std::exp;
+    return compute(exp(x));
+  }
+}
+
+// s[j] <- s[j] / c for j < n, as a multiplication by 1/c where that is exact
+// (c a power of two, as sqrt(d) is for d = 4, 16, 64, ...): the same values
+// without a division per element.
+template <class T>
+void divide_by(T* s, std::size_t n, const T& c) {
+  int exponent = 0;
+  if (std::frexp(c, &exponent) == T(0.5)) {
+    const T inverse = T(1) / c;
+    for (std::size_t j = 0; j < n; ++j) s[j] *= inverse;
+  } else {
+    for (std::size_t j = 0; j < n; ++j) s[j] /= c;
+  }
 }
 
 // num += weight · v, den += weight, in the accumulate format.

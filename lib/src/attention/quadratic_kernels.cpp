@@ -68,7 +68,6 @@ struct QueryRows {
 template <class T>
 void exact_head(const T* q, const T* k, const T* v, QueryRows positions, std::size_t d_key, std::size_t d_value,
                 Mask mask, std::size_t block, const T& c, const PolicyRounders<T>& round, T* y, T* z) {
-  using std::exp;
   const std::size_t n = positions.n;
   std::vector<T> scores(block), num(d_value);
   for (std::size_t r = 0; r < positions.count(); ++r) {
@@ -87,14 +86,14 @@ void exact_head(const T* q, const T* k, const T* v, QueryRows positions, std::si
       }
       if (block_max > running_max) {
         if (start > 0) {
-          const T rescale = round.compute(exp(round.compute(running_max - block_max)));
+          const T rescale = detail::exp_in_compute(round.compute(running_max - block_max), round.compute);
           den = round.accumulate(den * rescale);
           for (auto& x : num) x = round.accumulate(x * rescale);
         }
         running_max = block_max;
       }
       for (std::size_t j = start; j < stop; ++j) {
-        const T weight = round.compute(exp(round.compute(scores[j - start] - running_max)));
+        const T weight = detail::exp_in_compute(round.compute(scores[j - start] - running_max), round.compute);
         detail::accumulate_weighted(weight, v + j * d_value, d_value, num.data(), den, round);
       }
     }
@@ -130,11 +129,13 @@ using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMaj
 template <class T>
 using ConstRowMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// Queries per tile of the blocked path.
-constexpr std::size_t kQueryTile = 64;
+// Queries per tile of the blocked path. Each key block is packed for the
+// matrix products once per query tile, so larger tiles pack less (64 queries:
+// a fifth of exact fp64 attention's time at d = 64 went to packing).
+constexpr std::size_t kQueryTile = 128;
 
 // Both quadratic methods as tiles of kQueryTile queries × key_block keys: the
-// scores Q·Kᵀ and the sums W·[V 1] are matrix products (sums in the carrier,
+// scores Q·Kᵀ and the sums W·V are matrix products, the normalisers W·1 row sums (sums in the carrier,
 // which is the accumulate format here); the elementwise steps — s = q·k/c,
 // the weights exp(s - m) with the online rescaling of exact attention, or
 // T_P(s) — are rounded into the compute format exactly as the scalar path
@@ -144,22 +145,15 @@ template <class T>
 void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
                        QueryRows positions, Mask mask, std::size_t taylor_terms, std::size_t key_block, const T& c,
                        const PolicyRounders<T>& round, AttentionResult<T>& result) {
-  using std::exp;
-  const std::size_t n = q.n_tokens, d = q.dim, dv = v.dim, W = dv + 1, R = positions.count();
+  const std::size_t n = q.n_tokens, d = q.dim, dv = v.dim, R = positions.count();
   const std::size_t Bq = kQueryTile, Bk = std::max<std::size_t>(1, key_block);
   const std::size_t tiles = (R + Bq - 1) / Bq;
-  std::vector<T> v1(q.heads * n * W);
-  for (std::size_t h = 0; h < q.heads; ++h) {
-    for (std::size_t j = 0; j < n; ++j) {
-      std::copy(v.row(h, j), v.row(h, j) + dv, v1.data() + (h * n + j) * W);
-      v1[(h * n + j) * W + dv] = T(1);
-    }
-  }
   const auto items = static_cast<long>(q.heads * tiles);
 #pragma omp parallel
   {
-    RowMatrix<T> scores(Bq, Bk), num(Bq, W), gathered(Bq, d);
-    std::vector<T> running_max(Bq), term(Bk);
+    RowMatrix<T> scores(Bq, Bk), num(Bq, dv), gathered(Bq, d);
+    std::vector<T> running_max(Bq), den(Bq), term(Bk);
+    std::vector<double> wide(Bk);
 #pragma omp for schedule(dynamic, 1)
     for (long item = 0; item < items; ++item) {
       // Rows r0 .. r0+rows of the query list, at positions positions[r].
@@ -167,6 +161,7 @@ void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& 
       const std::size_t rows = std::min(Bq, R - r0);
       const std::size_t end = mask == Mask::causal ? positions[r0 + rows - 1] + 1 : n;
       num.setZero();
+      std::fill(den.begin(), den.end(), T(0));
       std::fill(running_max.begin(), running_max.end(), T(-std::numeric_limits<double>::infinity()));
       const T* q_rows = q.row(h, r0);
       if (!positions.rows.empty()) {
@@ -183,34 +178,34 @@ void quadratic_blocked(bool exact, const HeadTensor<T>& q, const HeadTensor<T>& 
           // Causal: keys j <= i only (at least key 0 is in the first block).
           const std::size_t i = positions[r0 + a];
           const std::size_t valid = mask == Mask::causal ? std::min(cols, i + 1 > j0 ? i + 1 - j0 : 0) : cols;
-          for (std::size_t j = 0; j < valid; ++j) s[j] /= c;
+          detail::divide_by(s, valid, c);
           round.compute.apply(s, valid);
           if (exact && valid > 0) {
             const T block_max = *std::max_element(s, s + valid);
             if (block_max > running_max[a]) {
               if (j0 > 0) {
-                const T rescale = round.compute(exp(round.compute(running_max[a] - block_max)));
-                for (std::size_t t = 0; t < W; ++t) num(a, t) = round.accumulate(num(a, t) * rescale);
+                const T rescale = detail::exp_in_compute(round.compute(running_max[a] - block_max), round.compute);
+                for (std::size_t t = 0; t < dv; ++t) num(a, t) = round.accumulate(num(a, t) * rescale);
+                den[a] = round.accumulate(den[a] * rescale);
               }
               running_max[a] = block_max;
             }
             for (std::size_t j = 0; j < valid; ++j) s[j] -= running_max[a];
             round.compute.apply(s, valid);
-            for (std::size_t j = 0; j < valid; ++j) s[j] = exp(s[j]);
-            round.compute.apply(s, valid);
+            detail::exp_to_compute(s, valid, round.compute, wide.data());
           } else if (valid > 0) {
             detail::truncated_exp_array(s, valid, taylor_terms, round, term.data());
           }
           std::fill(s + valid, s + cols, T(0));
+          den[a] += Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(s, static_cast<Eigen::Index>(valid)).sum();
         }
-        const ConstRowMap<T> vt(v1.data() + (h * n + j0) * W, cols, W, Eigen::OuterStride<>(W));
+        const ConstRowMap<T> vt(v.row(h, j0), cols, dv, Eigen::OuterStride<>(dv));
         num.topRows(rows).noalias() += scores.topLeftCorner(rows, cols) * vt;
       }
       for (std::size_t a = 0; a < rows; ++a) {
-        const T den = num(a, dv);
         T* y = result.y.row(h, r0 + a);
-        for (std::size_t t = 0; t < dv; ++t) y[t] = round.accumulate(num(a, t) / den);
-        result.z[h * R + r0 + a] = den;
+        for (std::size_t t = 0; t < dv; ++t) y[t] = round.accumulate(num(a, t) / den[a]);
+        result.z[h * R + r0 + a] = den[a];
       }
     }
   }

@@ -217,6 +217,39 @@ void round_to(const double* in, double* out, std::size_t n, const Format& format
   for (std::size_t i = 0; i < n; ++i) out[i] = round_to(in[i], format);
 }
 
+// Doubles into a format that float holds, stored as floats. Each double is
+// first rounded to float *to odd* (truncate, then set the last bit if anything
+// was cut off), then the float routine rounds once more. Rounding to odd onto
+// a grid at least two bits finer than the target's keeps the information that
+// decides the final rounding (whether the value was above, at or below a
+// midpoint), so the result is the single correct rounding of the double; float
+// has 24 bits against at most 11 in the formats float carries (bf16 8) and
+// subnormal spacing 2^-149 against 2^-133 at the finest (bf16).
+void round_to(const double* in, float* out, std::size_t n, const Format& format) {
+  if (contains_carrier<float>(format)) {  // fp32 itself: the conversion is the rounding
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]);
+    return;
+  }
+  constexpr std::size_t kTile = 256;
+  float odd[kTile];
+  for (std::size_t start = 0; start < n; start += kTile) {
+    const std::size_t count = std::min(kTile, n - start);
+    for (std::size_t i = 0; i < count; ++i) {
+      const double x = in[start + i];
+      const float nearest = static_cast<float>(x);
+      const double back = static_cast<double>(nearest);
+      const std::uint32_t bits = std::bit_cast<std::uint32_t>(nearest);
+      // Rounded away from zero: step back one unit toward zero (the truncation);
+      // inexact: make the last bit 1. Exact values, infinities and NaN pass
+      // unchanged (a NaN compares unequal but is kept by the isnan test).
+      const std::uint32_t away = static_cast<std::uint32_t>(std::fabs(back) > std::fabs(x));
+      const std::uint32_t inexact = static_cast<std::uint32_t>((back != x) & !std::isnan(x));
+      odd[i] = std::bit_cast<float>(((bits - (away & inexact)) | inexact));
+    }
+    round_to(odd, out + start, count, format);
+  }
+}
+
 mp_t round_to(const mp_t& x, const Format& format) {
   mpfr_srcptr src = x.backend().data();
   if (mpfr_nan_p(src)) return x;

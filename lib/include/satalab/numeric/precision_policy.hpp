@@ -52,6 +52,7 @@ class Rounder {
     }
   }
   bool active() const { return active_; }
+  const Format& format() const { return format_; }
   static bool needs_rounding(const Format& format, Carrier carrier) {
     if (carrier == Carrier::f32) return format.name != "fp32";
     if (carrier == Carrier::f64) return format.name != "fp64";

@@ -20,5 +20,8 @@ mp_t round_to(const mp_t& x, const Format& format);
 // results, vectorised for the kernels' feature and weight arrays.
 void round_to(const float* in, float* out, std::size_t n, const Format& format);
 void round_to(const double* in, double* out, std::size_t n, const Format& format);
+// out[i] = round_to(in[i], format) for a format that float holds (no wider than
+// fp32): one rounding of the double, stored in a float carrier.
+void round_to(const double* in, float* out, std::size_t n, const Format& format);
 
 }  // namespace satalab
