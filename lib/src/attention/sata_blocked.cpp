@@ -106,40 +106,45 @@ void low_monomials(const SymmetricBasis& low_basis, const T* x, std::size_t coun
 }
 
 // Features (coefficients applied) of one block for `count` tokens into
-// buf [count × (block rows)]: the products of a token's row first, then the
-// row rounded into the compute format at once (vectorised), as the scalar
-// path rounds each product.
+// buf [count × (block rows)]: the products of all tokens first, then the whole
+// buffer rounded into the compute format at once (vectorised, one call per
+// block rather than per token), as the scalar path rounds each product.
 template <class T>
 void block_features(const SymmetricBasis& basis, const Plan& plan, const Block& block, const T* low, const T* x,
                     std::size_t count, const std::vector<T>& coefficient, bool coefficient_is_one,
                     const Rounder<T>& round, T* buf) {
-  const std::size_t rows = block.end - block.begin, d = basis.dim();
+  const std::size_t rows = block.end - block.begin, d = basis.dim(), size = count * rows;
   const T* coef = coefficient.data() + block.begin;
-  for (std::size_t t = 0; t < count; ++t) {
-    const T* low_t = low + t * plan.low_size;
-    T* out = buf + t * rows;
-    if (!block.top) {
-      const T* source = low_t + block.begin;  // already rounded monomials
+  if (!block.top) {
+    for (std::size_t t = 0; t < count; ++t) {
+      const T* source = low + t * plan.low_size + block.begin;  // already rounded monomials
+      T* out = buf + t * rows;
       if (coefficient_is_one) {
         std::copy(source, source + rows, out);
       } else {
         for (std::size_t r = 0; r < rows; ++r) out[r] = source[r] * coef[r];
-        round.apply(out, rows);
       }
-      continue;
     }
+    if (!coefficient_is_one) round.apply(buf, size);
+    return;
+  }
+  for (std::size_t t = 0; t < count; ++t) {
+    const T* low_t = low + t * plan.low_size;
     const T* x_t = x + t * d;
-    T* o = out;
+    T* o = buf + t * rows;
     for (std::size_t parent = block.parent_begin; parent < block.parent_end; ++parent) {
       const std::size_t first = plan.top_degree == 1 ? 0 : basis.last_index(parent);
       const T value = low_t[parent];
       for (std::size_t j = first; j < d; ++j) *o++ = value * x_t[j];
     }
-    round.apply(out, rows);
-    if (!coefficient_is_one) {
+  }
+  round.apply(buf, size);
+  if (!coefficient_is_one) {
+    for (std::size_t t = 0; t < count; ++t) {
+      T* out = buf + t * rows;
       for (std::size_t r = 0; r < rows; ++r) out[r] *= coef[r];
-      round.apply(out, rows);
     }
+    round.apply(buf, size);
   }
 }
 
@@ -163,7 +168,7 @@ std::uint64_t sata_blocked_workspace_bytes(std::size_t d_key, std::size_t d_valu
   const std::uint64_t block = block_rows_for(width, scalar_bytes) + d_key;  // a top block may overshoot by < d
   std::uint64_t elements = checked_mul(2 * chunk, low, "SATA low-degree features");          // queries and keys
   elements = checked_add(elements, kPartitions * chunk * (2 * block + width), "SATA block buffers");
-  elements = checked_add(elements, chunk * (2 * width + 2 * d_key + chunk + 1), "SATA chunk buffers");
+  elements = checked_add(elements, chunk * (2 * width + 2 * d_key + 3 * chunk + 1), "SATA chunk buffers");
   return checked_mul(elements, scalar_bytes, "SATA workspace");
 }
 
@@ -185,7 +190,7 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
   std::vector<T> scaled_q(chunk * d), scaled_k(chunk * d);
   std::vector<T> buf_q(G * chunk * max_rows), buf_k(G * chunk * max_rows), partial(G * chunk * W);
   RowMatrix<T> v1(chunk, W), num(chunk, W), scores, weights;
-  std::vector<T> term(chunk);
+  std::vector<T> term(chunk * chunk);
   T* S = state.mutable_values().data();
 
   // One pass over the state for tokens [start, start+count): the readout of
@@ -256,12 +261,15 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
       const ConstRowMap<T> qc(q + start * d, count, d, Eigen::OuterStride<>(d));
       const ConstRowMap<T> kc(k + start * d, count, d, Eigen::OuterStride<>(d));
       scores.noalias() = qc * kc.transpose();
-      weights.setZero(count, count);
-      for (std::size_t i = 0; i < count; ++i) {
+      // The whole count × count square at once (vectorised, few calls), then
+      // the keys j > i set to zero: every kept weight gets the same operations.
+      weights.noalias() = scores;
+      divide_by(weights.data(), count * count, c);
+      round.compute.apply(weights.data(), count * count);
+      truncated_exp_array(weights.data(), count * count, P, round, term.data());
+      for (std::size_t i = 0; i + 1 < count; ++i) {
         T* w = weights.data() + i * count;  // row i, keys j <= i
-        for (std::size_t j = 0; j <= i; ++j) w[j] = scores(i, j) / c;
-        round.compute.apply(w, i + 1);
-        truncated_exp_array(w, i + 1, P, round, term.data());
+        std::fill(w + i + 1, w + count, T(0));
       }
       num.topRows(count).noalias() += weights * v1.topRows(count);
       write_rows(start, count);
