@@ -835,9 +835,12 @@ Runner add_bench_command(CLI::App& app, const std::string& command_line) {
       "           chunks) and exact attention (tiled, O(n d) memory), tokens/s and FLOP/s.\n"
       "\n"
       "Inputs are pseudo-random (unit variance), rounded into the policy's input format. Times are wall-clock\n"
-      "medians over --repeats; every row also records the cores the process kept busy. On a shared machine\n"
-      "read speeds as ratios to the bounds of the same run. Results: --out FILE.h5 (one /bench table, see\n"
-      "docs/bench-schema.md), rewritten after every row; a summary on stdout.");
+      "medians over --repeats, after one untimed warm-up repeat; decode timing starts 100 ms after the context\n"
+      "is processed, so that OpenMP's idle threads have stopped spinning (OMP_WAIT_POLICY=active would keep\n"
+      "them spinning and slow single-threaded steps on shared cores). Every row also records the cores the\n"
+      "process kept busy. On a shared machine read speeds as ratios to the bounds of the same run.\n"
+      "Results: --out FILE.h5 (one /bench table, see docs/bench-schema.md), rewritten after every row; a\n"
+      "summary on stdout.");
   cmd->add_option("--sections", o->sections, "Any of bounds, decode, prefill")->capture_default_str()->delimiter(',');
   cmd->add_option("--methods", o->methods, "Any of sata, exact (decode and prefill)")
       ->capture_default_str()
@@ -858,7 +861,7 @@ Runner add_bench_command(CLI::App& app, const std::string& command_line) {
                   "Seconds SATA may spend per (precision, d, P) really processing tokens up to the contexts")
       ->capture_default_str();
   cmd->add_option("--decode-steps", o->decode_steps,
-                  "At most this many decode steps per repeat (exact: at most context/16)")
+                  "Decode steps per repeat, at most (exact attention: at most context/16, its cache grows by the steps)")
       ->capture_default_str();
   cmd->add_option("--repeat-seconds", o->repeat_seconds, "A decode repeat stops after this many seconds")
       ->capture_default_str();

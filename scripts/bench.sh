@@ -18,13 +18,9 @@ cmake --build --preset release
 satalab=build/release/experiments/satalab
 mkdir -p "$results/figures"
 
-# Decode with OMP_WAIT_POLICY=passive: after a parallel prefill, libgomp's idle
-# threads otherwise keep spinning while a small state decodes on one thread,
-# and on 2 cores (or 2 hyperthreads of one core) that slows the timed step by
-# up to 40% at random. Prefill and the bounds of its run keep the default.
-OMP_WAIT_POLICY=passive "$satalab" bench --sections bounds decode -d 8 16 32 64 -P 4 --precision fp32 fp16-acc32 \
+"$satalab" bench --sections bounds decode -d 8 16 32 64 -P 4 --precision fp32 fp16-acc32 \
   --context 1K 10K 100K 1M 10M 100M --process-budget 40 --out "$results/bench_main.h5" --force
-OMP_WAIT_POLICY=passive "$satalab" bench --sections bounds decode --methods sata -H 1024 -d 8 -P 8 \
+"$satalab" bench --sections bounds decode --methods sata -H 1024 -d 8 -P 8 \
   --precision fp32 fp16-acc32 --context 1K --out "$results/bench_toy.h5" --force
 "$satalab" bench --sections bounds prefill -d 8 16 32 64 -P 4 --prefill-tokens 16384 \
   --prefill-precision fp32 fp16-acc32 fp64 --out "$results/bench_prefill.h5" --force

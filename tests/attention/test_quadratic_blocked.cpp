@@ -108,6 +108,37 @@ TEST(QuadraticBlocked, ResultsAreBitIdenticalForOneAndTwoThreads) {
   omp_set_num_threads(saved);
 }
 
+// The operation-by-operation path (multiprecision truth, policies that round
+// sums) runs in blocks of query rows in parallel even for one head: the same
+// values for 1 and 2 threads, causal and not, and equal to the blocked fp64
+// path within fp64 resolution.
+TEST(QuadraticScalarPath, OneHeadSplitIntoQueryBlocksGivesTheSameResultForOneAndTwoThreads) {
+  MpPrecisionScope scope(128);
+  const PrecisionPolicy mp = precision_policy("mp128"), fp64 = precision_policy("fp64");
+  const auto q = random_tensor<double>(1, 70, 4, 1.0, 51), k = random_tensor<double>(1, 70, 4, 1.0, 52),
+             v = random_tensor<double>(1, 70, 3, 1.0, 53);
+  const auto qm = to_mp(q), km = to_mp(k), vm = to_mp(v);
+  const int saved = omp_get_max_threads();
+  for (Mask mask : {Mask::causal, Mask::none}) {
+    for (bool exact : {true, false}) {
+      AttentionOptions options;
+      options.mask = mask;
+      options.key_block = 16;
+      auto run = [&](int threads) {
+        omp_set_num_threads(threads);
+        return exact ? exact_attention(qm, km, vm, mp, options) : taylor_quadratic_attention(qm, km, vm, mp, options);
+      };
+      const auto one = run(1), two = run(2);
+      omp_set_num_threads(saved);
+      ASSERT_EQ(one.z.size(), 70u);
+      for (std::size_t i = 0; i < one.z.size(); ++i) EXPECT_TRUE(one.z[i] == two.z[i]) << "row " << i;
+      for (std::size_t i = 0; i < one.y.data.size(); ++i) EXPECT_TRUE(one.y.data[i] == two.y.data[i]) << "entry " << i;
+      const auto blocked = exact ? exact_attention(q, k, v, fp64, options) : taylor_quadratic_attention(q, k, v, fp64, options);
+      EXPECT_LT(max_row_relative_difference(blocked, one), 1e-13) << (exact ? "exact" : "taylor-quadratic");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace satalab
 

@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 
 #include "satalab/attention/kernels.hpp"
 #include "satalab/attention/sata_state.hpp"
+#include "satalab/basis/feature_map.hpp"
+#include "satalab/numeric/precision_policy.hpp"
 
 namespace satalab {
 namespace {
@@ -97,6 +100,67 @@ TEST(SataBlocked, Fp32AndFp16Acc32StayWithinTheirResolutionOfTheFp64Oracle) {
     const double diff = max_row_relative_difference(sata_attention(qf, kf, vf, policy, options), oracle);
     EXPECT_LT(diff, high) << name;
     EXPECT_GT(diff, low) << name;  // the rounding is really there
+  }
+}
+
+// The features the blocked path builds (vectorised over tokens, a degree or a
+// block rounded at once) are the values of the scalar feature map, which
+// rounds each product as it goes: after a fp16-acc32 prefill every state entry
+// equals the sum of the scalar features' products, computed here in double,
+// up to the order of fp32 sums (n = 20 terms: below 20·2^-24 of the sum of
+// magnitudes), while one fp16 feature rounded differently would move an entry
+// by about 2^-11 of one of its 20 terms. Head sizes below and above the
+// full-product limit (16), every placement (prescaled rounds the inputs).
+TEST(SataBlocked, Fp16Acc32StateHoldsTheSumsOfTheScalarFeatureMap) {
+  const PrecisionPolicy policy = precision_policy("fp16-acc32");
+  const PolicyRounders<float> round(policy);
+  const std::size_t n = 20, dv = 3, P = 4;
+  for (std::size_t d : {std::size_t{8}, std::size_t{12}, std::size_t{40}}) {
+    for (const std::string& placement : placement_names()) {
+      AttentionOptions options;
+      options.taylor_terms = P;
+      options.placement = placement_by_name(placement);
+      auto q = random_tensor<float>(1, n, d, 1.0, 41), k = random_tensor<float>(1, n, d, 1.0, 42),
+           v = random_tensor<float>(1, n, dv, 1.0, 43);
+      for (auto* t : {&q, &k, &v}) round.input.apply(t->data.data(), t->data.size());
+      auto basis = std::make_shared<const SymmetricBasis>(d, P);
+      SataState<float> state(basis, dv, policy, options);
+      std::vector<float> y(n * dv), z(n);
+      sata_causal_prefill(state, q.head(0), k.head(0), v.head(0), n, 8, y.data(), z.data());
+
+      const FeatureCoefficients<float>& coef = state.coefficients();
+      const std::size_t F = basis->total_size(), W = dv + 1;
+      std::vector<double> sum(F * W, 0.0), magnitude(F * W, 0.0);
+      std::vector<float> x(d), phi(F);
+      for (std::size_t j = 0; j < n; ++j) {
+        for (std::size_t i = 0; i < d; ++i) {
+          x[i] = coef.prescale_inputs ? round.compute(k.row(0, j)[i] * coef.input_scale) : k.row(0, j)[i];
+        }
+        monomial_features(*basis, x.data(), phi.data(), round.compute);
+        if (!coef.key_is_one) {
+          for (std::size_t f = 0; f < F; ++f) phi[f] = round.compute(phi[f] * coef.key[f]);
+        }
+        for (std::size_t f = 0; f < F; ++f) {
+          for (std::size_t c = 0; c <= dv; ++c) {
+            const double term = static_cast<double>(phi[f]) * (c < dv ? static_cast<double>(v.row(0, j)[c]) : 1.0);
+            sum[f * W + c] += term;
+            magnitude[f * W + c] += std::abs(term);
+          }
+        }
+      }
+      const std::vector<float>& S = state.values();
+      ASSERT_EQ(S.size(), F * W);
+      int failures = 0;
+      for (std::size_t e = 0; e < F * W && failures < 5; ++e) {
+        const double error = std::abs(static_cast<double>(S[e]) - sum[e]);
+        if (error > 2e-6 * magnitude[e] + 1e-30) {
+          ++failures;
+          ADD_FAILURE() << "d = " << d << ", " << placement << ": state entry " << e << " (feature " << e / W
+                        << ") is " << S[e] << ", the scalar features give " << sum[e] << " (sum of |terms| "
+                        << magnitude[e] << ")";
+        }
+      }
+    }
   }
 }
 

@@ -65,12 +65,14 @@ struct QueryRows {
   std::size_t operator[](std::size_t r) const { return rows.empty() ? r : rows[r]; }
 };
 
+// Rows are independent: the rows r_begin .. r_end of the query list.
 template <class T>
-void exact_head(const T* q, const T* k, const T* v, QueryRows positions, std::size_t d_key, std::size_t d_value,
-                Mask mask, std::size_t block, const T& c, const PolicyRounders<T>& round, T* y, T* z) {
+void exact_head(const T* q, const T* k, const T* v, QueryRows positions, std::size_t r_begin, std::size_t r_end,
+                std::size_t d_key, std::size_t d_value, Mask mask, std::size_t block, const T& c,
+                const PolicyRounders<T>& round, T* y, T* z) {
   const std::size_t n = positions.n;
   std::vector<T> scores(block), num(d_value);
-  for (std::size_t r = 0; r < positions.count(); ++r) {
+  for (std::size_t r = r_begin; r < r_end; ++r) {
     const std::size_t i = positions[r];
     const std::size_t end = mask == Mask::causal ? i + 1 : n;
     const T* qi = q + i * d_key;
@@ -103,12 +105,12 @@ void exact_head(const T* q, const T* k, const T* v, QueryRows positions, std::si
 }
 
 template <class T>
-void taylor_quadratic_head(const T* q, const T* k, const T* v, QueryRows positions, std::size_t d_key,
-                           std::size_t d_value, Mask mask, std::size_t taylor_terms, const T& c,
-                           const PolicyRounders<T>& round, T* y, T* z) {
+void taylor_quadratic_head(const T* q, const T* k, const T* v, QueryRows positions, std::size_t r_begin,
+                           std::size_t r_end, std::size_t d_key, std::size_t d_value, Mask mask,
+                           std::size_t taylor_terms, const T& c, const PolicyRounders<T>& round, T* y, T* z) {
   const std::size_t n = positions.n;
   std::vector<T> num(d_value);
-  for (std::size_t r = 0; r < positions.count(); ++r) {
+  for (std::size_t r = r_begin; r < r_end; ++r) {
     const std::size_t i = positions[r];
     const std::size_t end = mask == Mask::causal ? i + 1 : n;
     const T* qi = q + i * d_key;
@@ -123,6 +125,9 @@ void taylor_quadratic_head(const T* q, const T* k, const T* v, QueryRows positio
     z[r] = den;
   }
 }
+
+// Query rows per work item of the operation-by-operation path.
+constexpr std::size_t kScalarRowTile = 16;
 
 template <class T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -236,11 +241,16 @@ AttentionResult<T> exact_attention(const HeadTensor<T>& q, const HeadTensor<T>& 
       return result;
     }
   }
-  const auto heads = static_cast<long>(q.heads);
+  // Operation by operation (multiprecision, or sums rounded below the
+  // carrier): parallel over (head, block of query rows); each row is computed
+  // alone, so the results do not depend on the blocks or threads.
+  const std::size_t R = positions.count(), tiles = (R + kScalarRowTile - 1) / kScalarRowTile;
+  const auto items = static_cast<long>(q.heads * tiles);
 #pragma omp parallel for schedule(dynamic, 1)
-  for (long h = 0; h < heads; ++h) {
-    exact_head(q.head(h), k.head(h), v.head(h), positions, q.dim, v.dim, options.mask, block, c, round,
-               result.y.head(h), result.z.data() + h * positions.count());
+  for (long item = 0; item < items; ++item) {
+    const std::size_t h = static_cast<std::size_t>(item) / tiles, r0 = (static_cast<std::size_t>(item) % tiles) * kScalarRowTile;
+    exact_head(q.head(h), k.head(h), v.head(h), positions, r0, std::min(R, r0 + kScalarRowTile), q.dim, v.dim,
+               options.mask, block, c, round, result.y.head(h), result.z.data() + h * R);
   }
   return result;
 }
@@ -259,11 +269,14 @@ AttentionResult<T> taylor_quadratic_attention(const HeadTensor<T>& q, const Head
       return result;
     }
   }
-  const auto heads = static_cast<long>(q.heads);
+  const std::size_t R = positions.count(), tiles = (R + kScalarRowTile - 1) / kScalarRowTile;
+  const auto items = static_cast<long>(q.heads * tiles);
 #pragma omp parallel for schedule(dynamic, 1)
-  for (long h = 0; h < heads; ++h) {
-    taylor_quadratic_head(q.head(h), k.head(h), v.head(h), positions, q.dim, v.dim, options.mask,
-                          options.taylor_terms, c, round, result.y.head(h), result.z.data() + h * positions.count());
+  for (long item = 0; item < items; ++item) {
+    const std::size_t h = static_cast<std::size_t>(item) / tiles, r0 = (static_cast<std::size_t>(item) % tiles) * kScalarRowTile;
+    taylor_quadratic_head(q.head(h), k.head(h), v.head(h), positions, r0, std::min(R, r0 + kScalarRowTile), q.dim,
+                          v.dim, options.mask, options.taylor_terms, c, round, result.y.head(h),
+                          result.z.data() + h * R);
   }
   return result;
 }

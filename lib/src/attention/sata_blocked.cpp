@@ -89,60 +89,87 @@ Plan make_plan(const SymmetricBasis& basis, std::size_t width, std::size_t scala
   return plan;
 }
 
-// Raw monomials of degrees < low_terms for `count` tokens x [count × d] into
-// out [count × low_size], inputs pre-scaled when the placement says so.
+// dst [cols × count] = src [count × cols]ᵀ.
 template <class T>
-void low_monomials(const SymmetricBasis& low_basis, const T* x, std::size_t count, const FeatureCoefficients<T>& coef,
-                   const Rounder<T>& round, std::vector<T>& scaled, T* out) {
-  const std::size_t d = low_basis.dim(), L = low_basis.total_size();
+void transpose_into(const T* src, std::size_t count, std::size_t cols, T* dst) {
   for (std::size_t t = 0; t < count; ++t) {
-    const T* source = x + t * d;
-    if (coef.prescale_inputs) {
-      for (std::size_t i = 0; i < d; ++i) scaled[t * d + i] = round(source[i] * coef.input_scale);
-      source = scaled.data() + t * d;
+    for (std::size_t c = 0; c < cols; ++c) dst[c * count + t] = src[t * cols + c];
+  }
+}
+
+// Raw monomials of degrees < low_terms of `count` tokens x [count × d], token-
+// minor: lowT [low_size × count] (a monomial's values for all tokens are one
+// run) and the inputs xT [d × count], pre-scaled and rounded when the
+// placement says so. Each monomial is its parent (the tuple without its last
+// index) times one input, as monomials_by_degree builds it, computed for all
+// tokens as one vectorised product; each degree is rounded at once.
+template <class T>
+void token_minor_monomials(const SymmetricBasis& low_basis, const T* x, std::size_t count,
+                           const FeatureCoefficients<T>& coef, const Rounder<T>& round, T* xT, T* lowT) {
+  const std::size_t d = low_basis.dim();
+  transpose_into(x, count, d, xT);
+  if (coef.prescale_inputs) {
+    for (std::size_t i = 0; i < d * count; ++i) xT[i] *= coef.input_scale;
+    round.apply(xT, d * count);
+  }
+  std::fill(lowT, lowT + count, T(1));
+  for (std::size_t p = 1; p < low_basis.taylor_terms(); ++p) {
+    T* next = lowT + low_basis.offset(p) * count;
+    for (std::size_t parent = low_basis.offset(p - 1); parent < low_basis.offset(p); ++parent) {
+      const std::size_t first = p == 1 ? 0 : low_basis.last_index(parent);
+      const T* __restrict value = lowT + parent * count;
+      for (std::size_t j = first; j < d; ++j) {
+        const T* __restrict xj = xT + j * count;
+        T* __restrict out = next;
+        for (std::size_t t = 0; t < count; ++t) out[t] = value[t] * xj[t];
+        next += count;
+      }
     }
-    monomials_by_degree(low_basis, source, out + t * L, round);
+    round.apply(lowT + low_basis.offset(p) * count, low_basis.size(p) * count);
   }
 }
 
 // Features (coefficients applied) of one block for `count` tokens into
-// buf [count × (block rows)]: the products of all tokens first, then the whole
-// buffer rounded into the compute format at once (vectorised, one call per
-// block rather than per token), as the scalar path rounds each product.
+// buf [(block rows) × count], token-minor: a feature's values for all tokens
+// are one contiguous run, built as one vectorised product of two runs (its
+// parent's monomial and one input coordinate, both also token-minor: lowT
+// [low_size × count], xT [d × count]). The whole buffer is then rounded into
+// the compute format at once, as the scalar path rounds each product.
 template <class T>
-void block_features(const SymmetricBasis& basis, const Plan& plan, const Block& block, const T* low, const T* x,
+void block_features(const SymmetricBasis& basis, const Plan& plan, const Block& block, const T* lowT, const T* xT,
                     std::size_t count, const std::vector<T>& coefficient, bool coefficient_is_one,
                     const Rounder<T>& round, T* buf) {
   const std::size_t rows = block.end - block.begin, d = basis.dim(), size = count * rows;
   const T* coef = coefficient.data() + block.begin;
   if (!block.top) {
-    for (std::size_t t = 0; t < count; ++t) {
-      const T* source = low + t * plan.low_size + block.begin;  // already rounded monomials
-      T* out = buf + t * rows;
-      if (coefficient_is_one) {
-        std::copy(source, source + rows, out);
-      } else {
-        for (std::size_t r = 0; r < rows; ++r) out[r] = source[r] * coef[r];
+    const T* source = lowT + block.begin * count;  // already rounded monomials
+    if (coefficient_is_one) {
+      std::copy(source, source + size, buf);
+    } else {
+      for (std::size_t r = 0; r < rows; ++r) {
+        const T w = coef[r];
+        for (std::size_t t = 0; t < count; ++t) buf[r * count + t] = source[r * count + t] * w;
       }
+      round.apply(buf, size);
     }
-    if (!coefficient_is_one) round.apply(buf, size);
     return;
   }
-  for (std::size_t t = 0; t < count; ++t) {
-    const T* low_t = low + t * plan.low_size;
-    const T* x_t = x + t * d;
-    T* o = buf + t * rows;
-    for (std::size_t parent = block.parent_begin; parent < block.parent_end; ++parent) {
-      const std::size_t first = plan.top_degree == 1 ? 0 : basis.last_index(parent);
-      const T value = low_t[parent];
-      for (std::size_t j = first; j < d; ++j) *o++ = value * x_t[j];
+  T* o = buf;
+  for (std::size_t parent = block.parent_begin; parent < block.parent_end; ++parent) {
+    const std::size_t first = plan.top_degree == 1 ? 0 : basis.last_index(parent);
+    const T* __restrict value = lowT + parent * count;
+    for (std::size_t j = first; j < d; ++j) {
+      const T* __restrict x = xT + j * count;
+      T* __restrict out = o;
+      for (std::size_t t = 0; t < count; ++t) out[t] = value[t] * x[t];
+      o += count;
     }
   }
   round.apply(buf, size);
   if (!coefficient_is_one) {
-    for (std::size_t t = 0; t < count; ++t) {
-      T* out = buf + t * rows;
-      for (std::size_t r = 0; r < rows; ++r) out[r] *= coef[r];
+    for (std::size_t r = 0; r < rows; ++r) {
+      const T w = coef[r];
+      for (std::size_t t = 0; t < count; ++t) buf[r * count + t] *= w;
     }
     round.apply(buf, size);
   }
@@ -166,9 +193,9 @@ std::uint64_t sata_blocked_workspace_bytes(std::size_t d_key, std::size_t d_valu
   const std::uint64_t low = feature_count(d_key, taylor_terms == 1 ? 1 : taylor_terms - 1);
   const std::uint64_t width = d_value + 1;
   const std::uint64_t block = block_rows_for(width, scalar_bytes) + d_key;  // a top block may overshoot by < d
-  std::uint64_t elements = checked_mul(2 * chunk, low, "SATA low-degree features");          // queries and keys
+  std::uint64_t elements = checked_mul(2 * chunk, low, "SATA low-degree features");  // queries and keys
   elements = checked_add(elements, kPartitions * chunk * (2 * block + width), "SATA block buffers");
-  elements = checked_add(elements, chunk * (2 * width + 2 * d_key + 3 * chunk + 1), "SATA chunk buffers");
+  elements = checked_add(elements, chunk * (2 * width + 4 * d_key + 3 * chunk + 1), "SATA chunk buffers");
   return checked_mul(elements, scalar_bytes, "SATA workspace");
 }
 
@@ -186,8 +213,7 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
   std::size_t max_rows = 0;
   for (const Block& b : plan.blocks) max_rows = std::max(max_rows, b.end - b.begin);
 
-  std::vector<T> low_q(chunk * plan.low_size), low_k(chunk * plan.low_size);
-  std::vector<T> scaled_q(chunk * d), scaled_k(chunk * d);
+  std::vector<T> low_qT(chunk * plan.low_size), low_kT(chunk * plan.low_size), x_qT(chunk * d), x_kT(chunk * d);
   std::vector<T> buf_q(G * chunk * max_rows), buf_k(G * chunk * max_rows), partial(G * chunk * W);
   RowMatrix<T> v1(chunk, W), num(chunk, W), scores, weights;
   std::vector<T> term(chunk * chunk);
@@ -196,16 +222,14 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
   // One pass over the state for tokens [start, start+count): the readout of
   // their queries from the state as it was, then the update with their keys.
   auto pass = [&](std::size_t start, std::size_t count, bool readout, bool update) {
-    if (readout) low_monomials(low_basis, q + start * d, count, coef, round.compute, scaled_q, low_q.data());
+    if (readout) token_minor_monomials(low_basis, q + start * d, count, coef, round.compute, x_qT.data(), low_qT.data());
     if (update) {
-      low_monomials(low_basis, k + start * d, count, coef, round.compute, scaled_k, low_k.data());
+      token_minor_monomials(low_basis, k + start * d, count, coef, round.compute, x_kT.data(), low_kT.data());
       for (std::size_t t = 0; t < count; ++t) {
         for (std::size_t c = 0; c < dv; ++c) v1(t, c) = v[(start + t) * dv + c];
         v1(t, dv) = T(1);
       }
     }
-    const T* xq = coef.prescale_inputs ? scaled_q.data() : q + start * d;
-    const T* xk = coef.prescale_inputs ? scaled_k.data() : k + start * d;
     const auto partitions = static_cast<long>(G);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (long g = 0; g < partitions; ++g) {
@@ -218,14 +242,16 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
         const auto rows = static_cast<Eigen::Index>(block.end - block.begin);
         RowMap<T> Sb(S + block.begin * W, rows, W, Eigen::OuterStride<>(W));
         if (readout) {
-          block_features(basis, plan, block, low_q.data(), xq, count, coef.query, coef.query_is_one, round.compute, bq);
-          const ConstRowMap<T> phi(bq, count, rows, Eigen::OuterStride<>(rows));
-          acc.noalias() += phi * Sb;
+          block_features(basis, plan, block, low_qT.data(), x_qT.data(), count, coef.query, coef.query_is_one,
+                         round.compute, bq);
+          const ConstRowMap<T> phi_t(bq, rows, count, Eigen::OuterStride<>(count));  // Φᵀ
+          acc.noalias() += phi_t.transpose() * Sb;
         }
         if (update) {
-          block_features(basis, plan, block, low_k.data(), xk, count, coef.key, coef.key_is_one, round.compute, bk);
-          const ConstRowMap<T> phi(bk, count, rows, Eigen::OuterStride<>(rows));
-          Sb.noalias() += phi.transpose() * v1.topRows(count);
+          block_features(basis, plan, block, low_kT.data(), x_kT.data(), count, coef.key, coef.key_is_one,
+                         round.compute, bk);
+          const ConstRowMap<T> phi_t(bk, rows, count, Eigen::OuterStride<>(count));  // Φᵀ
+          Sb.noalias() += phi_t * v1.topRows(count);
         }
       }
     }
