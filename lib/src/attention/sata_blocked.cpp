@@ -97,6 +97,27 @@ void transpose_into(const T* src, std::size_t count, std::size_t cols, T* dst) {
   }
 }
 
+// The children of parents [parent_begin, parent_end) of degree `degree` - 1,
+// token-minor: child (parent, j) = parent's run × x_j's run, for j from the
+// parent's last index (0 under the root) to d; written from `out` on, one run
+// of `count` per child. Returns the end of what was written.
+template <class T>
+T* children_token_minor(const SymmetricBasis& basis, std::size_t degree, std::size_t parent_begin,
+                        std::size_t parent_end, const T* lowT, const T* xT, std::size_t count, T* out) {
+  const std::size_t d = basis.dim();
+  for (std::size_t parent = parent_begin; parent < parent_end; ++parent) {
+    const std::size_t first = degree == 1 ? 0 : basis.last_index(parent);
+    const T* __restrict value = lowT + parent * count;
+    for (std::size_t j = first; j < d; ++j) {
+      const T* __restrict xj = xT + j * count;
+      T* __restrict child = out;
+      for (std::size_t t = 0; t < count; ++t) child[t] = value[t] * xj[t];
+      out += count;
+    }
+  }
+  return out;
+}
+
 // Raw monomials of degrees < low_terms of `count` tokens x [count × d], token-
 // minor: lowT [low_size × count] (a monomial's values for all tokens are one
 // run) and the inputs xT [d × count], pre-scaled and rounded when the
@@ -114,17 +135,8 @@ void token_minor_monomials(const SymmetricBasis& low_basis, const T* x, std::siz
   }
   std::fill(lowT, lowT + count, T(1));
   for (std::size_t p = 1; p < low_basis.taylor_terms(); ++p) {
-    T* next = lowT + low_basis.offset(p) * count;
-    for (std::size_t parent = low_basis.offset(p - 1); parent < low_basis.offset(p); ++parent) {
-      const std::size_t first = p == 1 ? 0 : low_basis.last_index(parent);
-      const T* __restrict value = lowT + parent * count;
-      for (std::size_t j = first; j < d; ++j) {
-        const T* __restrict xj = xT + j * count;
-        T* __restrict out = next;
-        for (std::size_t t = 0; t < count; ++t) out[t] = value[t] * xj[t];
-        next += count;
-      }
-    }
+    children_token_minor(low_basis, p, low_basis.offset(p - 1), low_basis.offset(p), lowT, xT, count,
+                         lowT + low_basis.offset(p) * count);
     round.apply(lowT + low_basis.offset(p) * count, low_basis.size(p) * count);
   }
 }
@@ -139,7 +151,7 @@ template <class T>
 void block_features(const SymmetricBasis& basis, const Plan& plan, const Block& block, const T* lowT, const T* xT,
                     std::size_t count, const std::vector<T>& coefficient, bool coefficient_is_one,
                     const Rounder<T>& round, T* buf) {
-  const std::size_t rows = block.end - block.begin, d = basis.dim(), size = count * rows;
+  const std::size_t rows = block.end - block.begin, size = count * rows;
   const T* coef = coefficient.data() + block.begin;
   if (!block.top) {
     const T* source = lowT + block.begin * count;  // already rounded monomials
@@ -154,17 +166,7 @@ void block_features(const SymmetricBasis& basis, const Plan& plan, const Block& 
     }
     return;
   }
-  T* o = buf;
-  for (std::size_t parent = block.parent_begin; parent < block.parent_end; ++parent) {
-    const std::size_t first = plan.top_degree == 1 ? 0 : basis.last_index(parent);
-    const T* __restrict value = lowT + parent * count;
-    for (std::size_t j = first; j < d; ++j) {
-      const T* __restrict x = xT + j * count;
-      T* __restrict out = o;
-      for (std::size_t t = 0; t < count; ++t) out[t] = value[t] * x[t];
-      o += count;
-    }
-  }
+  children_token_minor(basis, plan.top_degree, block.parent_begin, block.parent_end, lowT, xT, count, buf);
   round.apply(buf, size);
   if (!coefficient_is_one) {
     for (std::size_t r = 0; r < rows; ++r) {
