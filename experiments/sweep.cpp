@@ -47,6 +47,7 @@ struct SweepOptions {
   std::vector<std::string> overrides;
   bool resume = false, force = false, dry_run = false, save_outputs = false, help_schema = false;
   bool skip_unfit = false;
+  bool allow_mixed_builds = false;
   int jobs = 0;
   std::uint64_t memory_limit = 0;
   std::string shard;  // "K/N", empty: the whole sweep
@@ -199,6 +200,15 @@ SweepMetadata sweep_metadata(const SweepPlan& plan, const std::string& command_l
 
 OpenMode open_mode(const SweepOptions& o) {
   return o.resume ? OpenMode::resume : (o.force ? OpenMode::overwrite : OpenMode::create);
+}
+
+// Opens the results file; a file of another build is refused with how to continue anyway.
+void open_results(const SweepOptions& o, const SweepMetadata& metadata, std::optional<ResultsFile>& results) {
+  try {
+    results.emplace(o.out, metadata, open_mode(o), o.allow_mixed_builds);
+  } catch (const MixedBuilds& e) {
+    throw InvalidArgument(fmt::format("{}; rerun with --allow-mixed-builds to continue anyway", e.what()));
+  }
 }
 
 // The shard's points still to compute, as groups sharing inputs (ids ascending).
@@ -371,7 +381,7 @@ int run_sweep_mpi(const SweepOptions& o, const std::string& command_line) {
   }
   std::optional<ResultsFile> results;
   try {
-    results.emplace(o.out, sweep_metadata(*plan, command_line), open_mode(o));
+    open_results(o, sweep_metadata(*plan, command_line), results);
   } catch (...) {
     mpi.broadcast(false);
     throw;
@@ -410,7 +420,9 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
   const SweepPlan plan = plan_sweep(o);
   if (o.dry_run) return print_dry_run(plan);
   if (o.jobs > 0) omp_set_num_threads(o.jobs);
-  ResultsFile results(o.out, sweep_metadata(plan, command_line), open_mode(o));
+  std::optional<ResultsFile> opened;
+  open_results(o, sweep_metadata(plan, command_line), opened);
+  ResultsFile& results = *opened;
   std::vector<std::size_t> in_order(plan.groups.size());
   std::iota(in_order.begin(), in_order.end(), std::size_t{0});
   const auto pending = pending_groups(plan, results.finished(), in_order);
@@ -451,6 +463,9 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--set", o->overrides, "Override a key: --set taylor_terms=[3,4] (TOML value syntax); repeatable");
   cmd->add_flag("--resume", o->resume, "Continue an existing results file: compute only the missing points");
   cmd->add_flag("--force", o->force, "Replace an existing results file");
+  cmd->add_flag("--allow-mixed-builds", o->allow_mixed_builds,
+                "With --resume: continue a file whose points another build computed (another commit, compiler,\n"
+                "flags, instruction set or exp library); the file then records every build and its points");
   cmd->add_flag("--dry-run", o->dry_run,
                 "List the points with estimated memory and time, run nothing (with --shard: that shard's points)");
   cmd->add_option("--shard", o->shard,

@@ -1,3 +1,4 @@
+#include "hdf5_attributes.hpp"
 #include "hdf5_handles.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 
@@ -196,21 +197,9 @@ void write_dataset(hid_t file, const std::string& path, const char* name, const 
 }
 
 void write_string_attribute(hid_t file, const std::string& path, const std::string& name, const std::string& value) {
-  const std::string where = fmt::format("output file '{}': attribute '{}'", path, name);
-  // Variable-length UTF-8 strings: h5py reads these as str (fixed-length
-  // strings would come back as bytes).
-  Handle type = type_handle(H5Tcopy(H5T_C_S1));
-  if (!type.valid() || H5Tset_size(type.get(), H5T_VARIABLE) < 0 || H5Tset_cset(type.get(), H5T_CSET_UTF8) < 0) {
-    throw InvalidArgument(fmt::format("{}: cannot create string type", where));
+  if (!detail::write_string_attribute(file, name.c_str(), value)) {
+    throw InvalidArgument(fmt::format("output file '{}': attribute '{}' cannot be written", path, name));
   }
-  Handle space = space_handle(H5Screate(H5S_SCALAR));
-  if (!space.valid()) throw InvalidArgument(fmt::format("{}: cannot create dataspace", where));
-  Handle attribute =
-      attribute_handle(H5Acreate2(file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!attribute.valid()) throw InvalidArgument(fmt::format("{} cannot be created", where));
-  const char* text = value.c_str();
-  if (H5Awrite(attribute.get(), type.get(), &text) < 0) throw InvalidArgument(fmt::format("{} cannot be written", where));
-  if (!attribute.close()) throw InvalidArgument(fmt::format("{} cannot be closed", where));
 }
 
 // Moves `tmp` to `path`. Without overwrite, link(2) refuses an existing target
@@ -349,6 +338,9 @@ void write_run_output(const std::string& path, const HeadArrays& y, const HeadAr
     write_dataset(file, path, "y_truth", {y_truth.heads, y_truth.n_tokens, y_truth.dim}, y_truth.data.data());
     write_dataset(file, path, "z", {y.heads, y.n_tokens}, z.data());
     for (const auto& [name, value] : attributes) write_string_attribute(file, path, name, value);
+    if (const char* name = detail::write_build_attributes(file, build_info())) {
+      throw InvalidArgument(fmt::format("output file '{}': attribute '{}' cannot be written", path, name));
+    }
   });
 }
 

@@ -1,6 +1,7 @@
 // Sweep results file: HDF5 table + per-point arrays, made crash safe by an
 // fsync'd journal and atomic temp+rename rewrites. The layout and the journal
 // format are specified in docs/results-schema.md; keep the two in step.
+#include "hdf5_attributes.hpp"
 #include "hdf5_handles.hpp"
 #include "satalab/io/results_file.hpp"
 
@@ -731,6 +732,13 @@ class Writer {
     if (!a.close()) fail(what, "cannot be closed");
   }
 
+  void build_attributes(const BuildInfo& build) {
+    errno = 0;
+    if (const char* name = detail::write_build_attributes(file_, build)) {
+      fail(fmt::format("attribute '{}'", name), "cannot be written");
+    }
+  }
+
   void int_attribute(const char* name, std::int64_t value) {
     const std::string what = fmt::format("attribute '{}'", name);
     errno = 0;
@@ -829,6 +837,41 @@ void write_component_arrays(Writer& w, const std::vector<const PointRecord*>& ro
   }
 }
 
+// The fields of a build, in /builds column order.
+constexpr std::array<std::pair<const char*, std::string BuildInfo::*>, 5> kBuildColumns = {{
+    {"commit", &BuildInfo::commit},
+    {"compiler", &BuildInfo::compiler},
+    {"flags", &BuildInfo::flags},
+    {"isa", &BuildInfo::isa},
+    {"exp_library", &BuildInfo::exp_library},
+}};
+
+// The compound type of a /builds row: five variable-length strings.
+Handle builds_type() {
+  Handle type = type_handle(H5Tcreate(H5T_COMPOUND, kBuildColumns.size() * sizeof(char*)));
+  Handle str = string_type();
+  if (!type.valid() || !str.valid()) return Handle();
+  for (std::size_t i = 0; i < kBuildColumns.size(); ++i) {
+    if (H5Tinsert(type.get(), kBuildColumns[i].first, i * sizeof(char*), str.get()) < 0) return Handle();
+  }
+  return type;
+}
+
+// /builds (one row per build that computed points) and /point_build (the
+// /builds row of each /points row).
+void write_builds(Writer& w, const std::vector<BuildInfo>& builds, const std::vector<const PointRecord*>& rows) {
+  Handle type = builds_type();
+  if (!type.valid()) w.fail("dataset '/builds'", "type cannot be created");
+  std::vector<const char*> cells;
+  for (const BuildInfo& b : builds) {
+    for (const auto& [name, field] : kBuildColumns) cells.push_back((b.*field).c_str());
+  }
+  w.dataset("builds", type.get(), type.get(), {builds.size()}, cells.data());
+  std::vector<std::uint32_t> index(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) index[i] = rows[i]->build;
+  w.dataset("point_build", H5T_STD_U32LE, H5T_NATIVE_UINT32, {rows.size()}, index.data());
+}
+
 void write_contents(Writer& w, const SweepMetadata& m, const std::vector<const PointRecord*>& rows) {
   w.int_attribute("schema_version", kResultsSchemaVersion);
   w.string_attribute("satalab_version", m.satalab_version);
@@ -841,8 +884,10 @@ void write_contents(Writer& w, const SweepMetadata& m, const std::vector<const P
   w.int_attribute("shard_index", static_cast<std::int64_t>(m.shard_index));
   w.int_attribute("shard_count", static_cast<std::int64_t>(m.shard_count));
   w.int_attribute("shard_points", static_cast<std::int64_t>(m.shard_points));
+  w.build_attributes(build_info());
 
   write_points_table(w, rows);
+  write_builds(w, m.builds, rows);
   std::vector<double> edges(kLog10Bins + 1);
   for (std::size_t i = 0; i <= kLog10Bins; ++i) edges[i] = Log10Histogram::lower_edge(i);
   w.doubles("hist_bin_edges", {edges.size()}, edges.data());
@@ -1095,6 +1140,45 @@ std::vector<PointRecord> read_points_table(const Reader& r) {
   return out;
 }
 
+// /builds and /point_build into metadata.builds and each record's build;
+// files without them (written before builds were recorded): one unknown build.
+void read_builds(const Reader& r, SweepMetadata& metadata, std::vector<PointRecord>& records) {
+  if (!r.exists("builds")) {
+    metadata.builds = {unknown_build()};
+    return;
+  }
+  std::vector<hsize_t> dims;
+  Handle ds = r.open_dataset("builds", dims);
+  if (dims.size() != 1) r.fail(fmt::format("dataset '/builds' has shape {} but must be 1-D", Reader::dims_text(dims)));
+  Handle type = builds_type();
+  if (!type.valid()) r.fail("dataset '/builds': cannot create the row type");
+  const std::size_t n = static_cast<std::size_t>(dims[0]);
+  std::vector<char*> cells(n * kBuildColumns.size(), nullptr);
+  if (n > 0 && H5Dread(ds.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, cells.data()) < 0) {
+    r.fail("dataset '/builds' cannot be read");
+  }
+  metadata.builds.assign(n, BuildInfo{});
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t c = 0; c < kBuildColumns.size(); ++c) {
+      const char* text = cells[i * kBuildColumns.size() + c];
+      metadata.builds[i].*kBuildColumns[c].second = text != nullptr ? text : "";
+    }
+  }
+  if (n > 0) {
+    Handle space = space_handle(H5Dget_space(ds.get()));
+    (void)H5Dvlen_reclaim(type.get(), space.get(), H5P_DEFAULT, cells.data());
+  }
+  const auto index =
+      r.read<std::uint32_t>("point_build", {records.size()}, H5T_INTEGER, H5T_NATIVE_UINT32);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (index[i] >= n) {
+      r.fail(fmt::format("dataset '/point_build' gives point {} build {} but '/builds' has {} rows",
+                         records[i].params.point_id, index[i], n));
+    }
+    records[i].build = index[i];
+  }
+}
+
 void read_component_arrays(const Reader& r, std::vector<PointRecord>& records, std::size_t c) {
   const std::string prefix = kComponentPrefix[c];
   const std::size_t n = records.size();
@@ -1193,6 +1277,9 @@ void validate_metadata(const std::string& path, const SweepMetadata& m) {
   check_text(path, "command_line", m.command_line);
   check_text(path, "config_text", m.config_text);
   check_text(path, "start_time", m.start_time);
+  for (const BuildInfo& b : m.builds) {
+    for (const auto& [name, field] : kBuildColumns) check_text(path, name, b.*field);
+  }
   if (m.shard_index < 1 || m.shard_index > m.shard_count) {
     throw InvalidArgument(fmt::format("results file '{}': shard {}/{} is invalid (need 1 <= K <= N)", path,
                                       m.shard_index, m.shard_count));
@@ -1202,6 +1289,15 @@ void validate_metadata(const std::string& path, const SweepMetadata& m) {
       throw InvalidArgument(fmt::format("results file '{}': {} does not fit an int64 attribute", path, v));
     }
   }
+}
+
+// The index of `build` in `builds`, appended when absent.
+std::uint32_t build_index(std::vector<BuildInfo>& builds, const BuildInfo& build) {
+  for (std::size_t i = 0; i < builds.size(); ++i) {
+    if (build_difference(builds[i], build).empty()) return static_cast<std::uint32_t>(i);
+  }
+  builds.push_back(build);
+  return static_cast<std::uint32_t>(builds.size() - 1);
 }
 
 // Temporary files `<name>.tmp.<pid>` left by killed writers (we hold the lock).
@@ -1224,6 +1320,20 @@ void remove_stale_temporaries(const std::string& path) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
+
+BuildInfo unknown_build(const std::string& commit) {
+  return {commit, "unknown", "unknown", "unknown", "unknown"};
+}
+
+std::string builds_difference(const std::vector<BuildInfo>& existing, const BuildInfo& build) {
+  for (const BuildInfo& b : existing) {
+    const std::string difference = build_difference(b, build);
+    if (difference.empty()) continue;
+    if (build_difference(b, unknown_build()).empty()) return "it records no build: written before builds were recorded";
+    return difference;
+  }
+  return {};
+}
 
 ResultsContents read_results(const std::string& path) {
   QuietHdf5Errors quiet;
@@ -1270,6 +1380,8 @@ ResultsContents read_results(const std::string& path) {
   }
 
   out.records = read_points_table(r);
+  read_builds(r, out.metadata, out.records);
+  out.writer = detail::read_build_attributes(file.get());
   (void)r.read<double>("hist_bin_edges", {kLog10Bins + 1}, H5T_FLOAT, H5T_NATIVE_DOUBLE);
   for (std::size_t c = 0; c < kComponentPrefix.size(); ++c) read_component_arrays(r, out.records, c);
 
@@ -1285,8 +1397,9 @@ ResultsContents read_results(const std::string& path) {
   return out;
 }
 
-ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode)
+ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode, bool allow_mixed_builds)
     : path_(std::move(path)), metadata_(metadata), last_write_(-std::numeric_limits<double>::infinity()) {
+  const BuildInfo& me = build_info();
   if (path_.empty()) throw InvalidArgument("results file '': the path is empty");
   validate_metadata(path_, metadata_);
   if (metadata_.total_points > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
@@ -1335,6 +1448,7 @@ ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMo
 
   bool need_header = true;
   std::uint64_t keep = 0;
+  metadata_.builds = {me};  // resume: the existing points' builds, then this one
   if (mode == OpenMode::overwrite) {
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
       throw InvalidArgument(fmt::format("results file '{}': cannot remove it: {}", path_, errno_text(errno)));
@@ -1362,6 +1476,16 @@ ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMo
     } else if (j.header) {
       metadata_.start_time = j.header->start_time;
     }
+    // Builds: the existing points' (the journal's points were computed by the
+    // file's writer, or without a file by the journal's writer, known by its
+    // commit), then this binary's.
+    std::vector<BuildInfo> builds;
+    if (existing) builds = existing->metadata.builds;
+    const BuildInfo journal_build =
+        existing ? existing->writer.value_or(unknown_build())
+                 : (j.header && j.header->git_commit == me.commit ? me
+                                                                   : unknown_build(j.header ? j.header->git_commit
+                                                                                            : "unknown"));
     if (existing) {
       for (PointRecord& rec : existing->records) {
         if (finished_.insert(rec.params.point_id).second) records_.push_back(std::move(rec));
@@ -1369,15 +1493,28 @@ ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMo
     }
     for (PointRecord& rec : j.records) {
       if (finished_.insert(rec.params.point_id).second) {
+        rec.build = build_index(builds, journal_build);
         records_.push_back(std::move(rec));
         dirty_ = true;  // the HDF5 file lacks it
       }
     }
     if (!existing && !records_.empty()) dirty_ = true;
+    if (const std::string difference = builds_difference(builds, me); !difference.empty() && !allow_mixed_builds) {
+      throw MixedBuilds(fmt::format("results file '{}' was written by another build ({})", path_, difference));
+    }
+    build_ = build_index(builds, me);
+    metadata_.builds = std::move(builds);
     if (j.header) {
       need_header = false;
       keep = j.good_size;
       journal_points_start_ = j.points_start;
+    }
+    // The journal holds only points of the file's writer: when that is
+    // another build, the file takes its points (written now, as this build)
+    // and the journal restarts empty.
+    if (!records_.empty() && (!existing || !existing->writer || !build_difference(*existing->writer, me).empty())) {
+      write_hdf5();
+      if (j.header) keep = j.points_start;
     }
   }
 
@@ -1455,6 +1592,7 @@ void ResultsFile::add(const PointRecord& record) {
   }
   journal_size_ += bytes.size();
   records_.push_back(record);
+  records_.back().build = build_;
   finished_.insert(id);
   dirty_ = true;
   if (now_seconds() - last_write_ >= rewrite_interval_s) write_hdf5();
@@ -1613,7 +1751,10 @@ ResultsContents read_results_with_journal(const std::string& path) {
         fmt::format("results file '{}' does not exist and its journal '{}' holds no sweep header", path, journal));
   }
   ResultsContents out;
+  const BuildInfo& me = build_info();
+  BuildInfo journal_build;  // as ResultsFile attributes the journal's points
   if (file) {
+    journal_build = file->writer.value_or(unknown_build());
     out = std::move(*file);
     if (j.header->config_text != out.metadata.config_text || j.header->shard_index != out.metadata.shard_index ||
         j.header->shard_count != out.metadata.shard_count) {
@@ -1623,19 +1764,31 @@ ResultsContents read_results_with_journal(const std::string& path) {
   } else {
     out.metadata = *j.header;
     out.schema_version = kResultsSchemaVersion;
+    journal_build = j.header->git_commit == me.commit ? me : unknown_build(j.header->git_commit);
   }
   std::set<std::uint64_t> ids;
   for (const PointRecord& r : out.records) ids.insert(r.params.point_id);
   for (PointRecord& r : j.records) {
-    if (ids.insert(r.params.point_id).second) out.records.push_back(std::move(r));
+    if (ids.insert(r.params.point_id).second) {
+      r.build = build_index(out.metadata.builds, journal_build);
+      out.records.push_back(std::move(r));
+    }
   }
   std::sort(out.records.begin(), out.records.end(),
             [](const PointRecord& x, const PointRecord& y) { return x.params.point_id < y.params.point_id; });
   return out;
 }
 
-void write_results(const std::string& path, const SweepMetadata& metadata, std::vector<PointRecord> records) {
+void write_results(const std::string& path, const SweepMetadata& given, std::vector<PointRecord> records) {
+  SweepMetadata metadata = given;
+  if (metadata.builds.empty()) metadata.builds = {build_info()};
   validate_metadata(path, metadata);
+  for (const PointRecord& r : records) {
+    if (r.build >= metadata.builds.size()) {
+      throw InvalidArgument(fmt::format("results file '{}': point {} names build {} of {}", path, r.params.point_id,
+                                        r.build, metadata.builds.size()));
+    }
+  }
   std::sort(records.begin(), records.end(),
             [](const PointRecord& x, const PointRecord& y) { return x.params.point_id < y.params.point_id; });
   std::vector<const PointRecord*> rows;

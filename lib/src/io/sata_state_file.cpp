@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "hdf5_attributes.hpp"
 #include "hdf5_handles.hpp"
 #include "satalab/error.hpp"
 #include "satalab/version.hpp"
@@ -31,25 +32,14 @@ bool path_exists(const std::string& path) {
 }
 
 Handle string_type() {
-  Handle type = detail::type_handle(H5Tcopy(H5T_C_S1));
-  if (!type.valid() || H5Tset_size(type.get(), H5T_VARIABLE) < 0 ||
-      H5Tset_cset(type.get(), H5T_CSET_UTF8) < 0) {
-    throw InvalidArgument("SATA state file: cannot create an HDF5 string type");
-  }
+  Handle type = detail::utf8_string_type();
+  if (!type.valid()) throw InvalidArgument("SATA state file: cannot create an HDF5 string type");
   return type;
 }
 
 void write_string_attribute(hid_t file, const std::string& path, const std::string& name,
                             const std::string& value) {
-  Handle type = string_type();
-  Handle space = detail::space_handle(H5Screate(H5S_SCALAR));
-  Handle attribute =
-      detail::attribute_handle(space.valid() ? H5Acreate2(file, name.c_str(), type.get(),
-                                                          space.get(), H5P_DEFAULT, H5P_DEFAULT)
-                                             : -1);
-  const char* text = value.c_str();
-  if (!attribute.valid() || H5Awrite(attribute.get(), type.get(), &text) < 0 ||
-      !attribute.close()) {
+  if (!detail::write_string_attribute(file, name.c_str(), value)) {
     throw InvalidArgument(
         fmt::format("SATA state file '{}': attribute '{}' cannot be written", path, name));
   }
@@ -213,6 +203,10 @@ void write_sata_state(const std::string& path, const RuntimeSataState& state, bo
     }
     for (const auto& [name, value] : attributes)
       write_string_attribute(file.get(), path, name, value);
+    if (const char* name = detail::write_build_attributes(file.get(), build_info())) {
+      throw InvalidArgument(
+          fmt::format("SATA state file '{}': attribute '{}' cannot be written", path, name));
+    }
     if (!file.close())
       throw InvalidArgument(
           fmt::format("SATA state file '{}': cannot finish writing '{}'", path, tmp));

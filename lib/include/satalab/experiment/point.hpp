@@ -93,6 +93,9 @@ struct PointResult {
 struct PointRecord {
   PointParams params;
   PointResult result;
+  // In a results file: the index of the build that computed the point in
+  // SweepMetadata::builds (io/results_file.hpp).
+  std::uint32_t build = 0;
 };
 
 // A point that produced no output (skipped or failed): its statistics are NaN,

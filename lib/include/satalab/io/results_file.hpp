@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "satalab/build_info.hpp"
+#include "satalab/error.hpp"
 #include "satalab/experiment/point.hpp"
 
 namespace satalab {
@@ -30,11 +32,38 @@ inline constexpr int kResultsSchemaVersion = 3;
 // Root attributes of a results file. A file holds the points of shard
 // shard_index of shard_count of the sweep (1 of 1: the whole sweep, e.g. a
 // single-process run or a merge); shard_points of them belong to it.
+//
+// Provenance (docs/results-schema.md): `builds` lists every build that
+// computed points of the file (table /builds), each record's `build` indexes
+// it (dataset /point_build); the root attributes build_* name the build that
+// wrote the file itself. ResultsFile and write_results fill them for the
+// writing binary (satalab::build_info()); files written before builds were
+// recorded read back with one build whose fields are all "unknown".
 struct SweepMetadata {
   std::string satalab_version, git_commit, command_line, config_text, start_time;
   std::uint64_t total_points = 0;
   std::uint64_t shard_index = 1, shard_count = 1, shard_points = 0;
+  std::vector<BuildInfo> builds;
 };
+
+// A build whose fields are all "unknown" (points of files that predate build
+// records); `commit` may be known from the journal header.
+BuildInfo unknown_build(const std::string& commit = "unknown");
+
+// Resuming a file that holds points computed by another build than this
+// binary's (ResultsFile with allow_mixed_builds false). The message names the
+// file and the first difference, e.g. "results file 'r.h5' was written by
+// another build (instruction set 'x86-64-v4' vs 'x86-64-v3')"; a command line
+// adds how to continue anyway.
+class MixedBuilds : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
+// The first difference between the builds of `existing` points and `build`,
+// as build_difference() words it ("it records no build" for unknown builds);
+// empty when every one equals `build`.
+std::string builds_difference(const std::vector<BuildInfo>& existing, const BuildInfo& build);
 
 // The sweep's identity: 16 hex digits of the 64-bit FNV-1a hash of the
 // normalised config text (the `sweep_id` attribute). Files of one sweep share
@@ -55,7 +84,9 @@ class ResultsFile {
  public:
   // Opens for writing. resume: the existing config text must equal
   // metadata.config_text (else InvalidArgument naming the file).
-  ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode);
+  // Points of another build than this binary's in a resumed file: MixedBuilds,
+  // unless allow_mixed_builds; then the file records both builds.
+  ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode, bool allow_mixed_builds = false);
   // Writes the HDF5 file if points were added since the last write (errors
   // are printed to stderr, not thrown: the journal keeps the points); keeps
   // the journal unless it holds no point.
@@ -91,6 +122,7 @@ class ResultsFile {
   int journal_fd_ = -1;             // open and flock'ed (one writer per file) until finish()
   std::uint64_t journal_size_ = 0;  // bytes of intact records; a failed append is truncated back to it
   std::uint64_t journal_points_start_ = 0;  // bytes of the journal's header record
+  std::uint32_t build_ = 0;                 // this binary's index in metadata_.builds
   double last_write_ = 0;
   bool dirty_ = false;
 };
@@ -102,6 +134,7 @@ struct ResultsContents {
   SweepMetadata metadata;
   int schema_version = 0;
   std::vector<PointRecord> records;
+  std::optional<BuildInfo> writer;  // root attributes build_*; nullopt for older files
 };
 ResultsContents read_results(const std::string& path);
 
