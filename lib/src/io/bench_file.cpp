@@ -15,6 +15,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "atomic_file.hpp"
 #include "hdf5_attributes.hpp"
 #include "hdf5_handles.hpp"
 #include "satalab/error.hpp"
@@ -182,26 +183,11 @@ void write_bench_file(const std::string& path, const BenchMetadata& metadata, co
       }
     });
   }
-  const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  detail::RemoveOnFailure cleanup{tmp};
-  {
-    Handle fcpl = plist_handle(H5Pcreate(H5P_FILE_CREATE));
-    if (!fcpl.valid() || H5Pset_obj_track_times(fcpl.get(), false) < 0) fail(path, "cannot create property lists");
-    Handle file = file_handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
-    if (!file.valid()) fail(path, fmt::format("cannot create temporary file '{}'", tmp));
-    write_contents(file.get(), path, metadata, rows);
-    if (!file.close()) fail(path, fmt::format("cannot finish writing temporary file '{}'", tmp));
-  }
-  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    fail(path, fmt::format("cannot rename temporary file '{}' into place: {}", tmp,
-                           std::error_code(errno, std::generic_category()).message()));
-  }
-  cleanup.armed = false;
+  detail::AtomicWrite how;
+  how.label = "bench file";
+  how.replace = overwrite;
+  how.track_times = false;
+  detail::write_hdf5_atomically(path, how, [&](hid_t file) { write_contents(file, path, metadata, rows); });
 }
 
 namespace {
