@@ -21,10 +21,6 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line);
 Runner add_bench_command(CLI::App& app, const std::string& command_line);
 Runner add_merge_command(CLI::App& app, const std::string& command_line);
 
-// The truth precision for a policy: `name` is "auto", "fp64" or "mp<bits>".
-// auto: fp64 for policies at fp32 and below, mp128 for fp64, mp<2*bits> for mp<bits>.
-PrecisionPolicy choose_truth(const std::string& name, const PrecisionPolicy& policy);
-
 int main(int argc, char** argv);
 
 }  // namespace satalab::cli

@@ -22,6 +22,7 @@ struct MergeOptions {
   std::string out;
   std::vector<std::string> inputs;
   bool force = false;
+  bool allow_mixed_builds = false;
 };
 
 // `key = value` lines of a normalised config text, in order.
@@ -120,6 +121,27 @@ int run_merge(const MergeOptions& o, const std::string& command_line) {
     }
   }
 
+  // Every build that computed points, each record's index remapped into this list.
+  std::vector<BuildInfo> builds;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const std::vector<BuildInfo>& own = files[i].metadata.builds;
+    std::vector<std::uint32_t> to_merged(own.size());
+    for (std::size_t b = 0; b < own.size(); ++b) {
+      if (!builds.empty() && !o.allow_mixed_builds) {
+        if (const std::string d = builds_difference(builds, own[b]); !d.empty()) {
+          throw InvalidArgument(fmt::format(
+              "'{}' was written by another build than '{}' ({}); rerun with --allow-mixed-builds to continue anyway",
+              o.inputs[i], o.inputs[0], d));
+        }
+      }
+      std::size_t at = 0;
+      while (at < builds.size() && !build_difference(builds[at], own[b]).empty()) ++at;
+      if (at == builds.size()) builds.push_back(own[b]);
+      to_merged[b] = static_cast<std::uint32_t>(at);
+    }
+    for (PointRecord& r : files[i].records) r.build = to_merged.at(r.build);
+  }
+
   std::map<std::uint64_t, std::pair<PointRecord, std::size_t>> merged;  // point_id -> record, input index
   std::size_t duplicates = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
@@ -146,6 +168,7 @@ int run_merge(const MergeOptions& o, const std::string& command_line) {
   }
 
   SweepMetadata metadata = first;
+  metadata.builds = std::move(builds);
   metadata.command_line = command_line;
   for (const ResultsContents& f : files) metadata.start_time = std::min(metadata.start_time, f.metadata.start_time);
   metadata.shard_index = metadata.shard_count = 1;
@@ -191,6 +214,9 @@ Runner add_merge_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("inputs", o->inputs, "Results files to merge (HDF5, from satalab sweep)")->required();
   cmd->add_option("--out,-o", o->out, "Merged results file (HDF5)")->required();
   cmd->add_flag("--force", o->force, "Replace an existing output file");
+  cmd->add_flag("--allow-mixed-builds", o->allow_mixed_builds,
+                "Merge files whose points different builds computed (commit, compiler, flags, instruction set or\n"
+                "exp library); the merged file records every build and its points");
   return [o, command_line]() { return run_merge(*o, command_line); };
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -15,7 +16,7 @@
 #include "satalab/error.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/memory.hpp"
-#include "satalab/metrics/error_decomposition.hpp"
+#include "satalab/experiment/evaluate.hpp"
 #include "satalab/metrics/error_metrics.hpp"
 #include "satalab/numeric/precision_policy.hpp"
 #include "satalab/workload/gaussian.hpp"
@@ -45,21 +46,6 @@ struct RunOptions {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-struct Timed {
-  AttentionOutput output;
-  double seconds = 0;
-};
-
-Timed timed_compute(const char* label, Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
-                    const AttentionOptions& options) {
-  fmt::print(stderr, "  computing {:<34} ... ", fmt::format("{} at {}", label, policy.name));
-  const auto start = std::chrono::steady_clock::now();
-  Timed t{compute_attention(method, inputs, policy, options), 0};
-  t.seconds = seconds_since(start);
-  fmt::print(stderr, "{:.3f} s\n", t.seconds);
-  return t;
 }
 
 void print_metric_row(const std::string& label, const ErrorMetrics& m) {
@@ -122,67 +108,74 @@ void print_memory(Method method, const AttentionOptions& attention, const QkvArr
   }
 }
 
+// The command line's flag for an option key of the library's messages.
+std::string flag_for(std::string_view key) {
+  std::string flag = "--" + std::string(key);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
 int run(const RunOptions& o, const std::string& command_line) {
   const auto start = std::chrono::steady_clock::now();
   if (o.memory_limit) set_memory_limit_bytes(o.memory_limit);
-  const Method method = method_by_name(o.method);
-  const PrecisionPolicy policy = precision_policy(o.precision);
-  const PrecisionPolicy truth = choose_truth(o.truth, policy);
-  AttentionOptions attention;
+  PointSpec spec;
+  spec.method = method_by_name(o.method);
+  spec.policy = precision_policy(o.precision);
+  spec.truth = truth_policy(o.truth, spec.policy);
+  AttentionOptions& attention = spec.options;
   attention.taylor_terms = o.taylor_terms;
   attention.mask = o.non_causal ? Mask::none : Mask::causal;
   attention.chunk = o.chunk;
   attention.placement = placement_by_name(o.placement);
   attention.softmax_denominator = o.softmax_denominator;
   attention.kv_quant = kv_quant_scheme(o.kv_quant);
-  if (method != Method::exact_kvquant && attention.kv_quant.kind != KvQuantKind::none) {
-    throw InvalidArgument(fmt::format("--kv-quant '{}' applies only to --method exact-kvquant (got --method {})",
-                                      o.kv_quant, method_name(method)));
+  spec.position_blocks = o.position_blocks;
+  try {
+    validate_method_options(spec.method, attention);
+  } catch (const InvalidMethodOption& e) {
+    throw InvalidArgument(e.spelled(flag_for));
   }
-  if (o.taylor_terms < 1) throw InvalidArgument(fmt::format("--taylor-terms {} is invalid (must be >= 1)", o.taylor_terms));
-  if (o.softmax_denominator && !(std::isfinite(*o.softmax_denominator) && *o.softmax_denominator > 0)) {
-    throw InvalidArgument(fmt::format("--softmax-denominator {} is invalid (must be finite and > 0)", *o.softmax_denominator));
-  }
+  const Method method = spec.method;
+  const PrecisionPolicy& policy = spec.policy;
+  const PrecisionPolicy& truth = spec.truth;
   if (!o.save.empty() && !o.overwrite && std::filesystem::exists(o.save)) {
     throw InvalidArgument(fmt::format("--save '{}': file exists (use --force to replace it)", o.save));
   }
 
-  QkvArrays inputs;
+  PointInputs point;
   if (o.input.empty()) {
     GaussianWorkload w = o.workload;
     w.d_value = o.d_value ? o.d_value : w.d_key;
-    inputs = gaussian_inputs(w);
+    point.qkv = gaussian_inputs(w);
   } else {
-    inputs = read_qkv(o.input);
+    point.qkv = read_qkv(o.input);
   }
+  spec.heads = point.qkv.q.heads;
+  spec.n_tokens = point.qkv.q.n_tokens;
+  spec.d_key = point.qkv.q.dim;
+  spec.d_value = point.qkv.v.dim;
   // Check every computation of this run against the memory limit before any starts.
-  for (const auto& [m, p] : {std::pair{method, policy}, {Method::exact, truth}, {Method::taylor_quadratic, truth},
-                             {Method::exact, policy}}) {
-    check_memory(attention_memory_bytes(m, inputs, p, attention),
-                 fmt::format("{} at {}", method_name(m), p.name));
-  }
-  if (method == Method::sata) (void)SymmetricBasis(inputs.q.dim, attention.taylor_terms);  // P range, table size
+  check_decomposition_memory(spec, point.qkv);
 
-  fmt::print(stderr, "satalab run: {} heads x {} tokens\n", inputs.q.heads, inputs.q.n_tokens);
-  const Timed result = timed_compute(method_name(method).data(), method, inputs, policy, attention);
-  const Timed exact_truth = timed_compute("truth: exact", Method::exact, inputs, truth, attention);
-  const OutputShape shape{inputs.q.heads, inputs.q.n_tokens, inputs.v.dim};
-  const ErrorMetrics total = error_metrics(result.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
-  std::optional<ErrorMetrics> truncation, rounding;
-  if (method_is_taylor(method)) {
-    const Timed oracle = timed_compute("taylor-quadratic", Method::taylor_quadratic, inputs, truth, attention);
-    truncation = error_metrics(oracle.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
-    rounding = error_metrics(result.output.y.data, oracle.output.y.data, shape, o.position_blocks);
-  }
-  ErrorMetrics baseline = total;
-  if (method != Method::exact) {
-    const Timed exact_policy = timed_compute("baseline: exact", Method::exact, inputs, policy, attention);
-    baseline = error_metrics(exact_policy.output.y.data, exact_truth.output.y.data, shape, o.position_blocks);
-  }
-  const NormaliserStats normalisers = normaliser_stats(result.output.z);
+  fmt::print(stderr, "satalab run: {} heads x {} tokens\n", point.qkv.q.heads, point.qkv.q.n_tokens);
+  double method_seconds = 0;
+  const AttentionComputer timed = [&](Computation role, Method m, const QkvArrays& qkv, const PrecisionPolicy& p,
+                                      const AttentionOptions& options) {
+    const char* labels[] = {method_name(method).data(), "truth: exact", "taylor-quadratic", "baseline: exact"};
+    fmt::print(stderr, "  computing {:<34} ... ", fmt::format("{} at {}", labels[static_cast<int>(role)], p.name));
+    const auto begin = std::chrono::steady_clock::now();
+    AttentionOutput out = compute_attention(m, qkv, p, options);
+    const double seconds = seconds_since(begin);
+    if (role == Computation::method) method_seconds = seconds;
+    fmt::print(stderr, "{:.3f} s\n", seconds);
+    return out;
+  };
+  TruthCache cache(std::move(point), spec, timed);
+  const PointEvaluation result = evaluate_point(spec, cache);
+  const QkvArrays& inputs = cache.inputs().qkv;
   const double c = o.softmax_denominator.value_or(std::sqrt(static_cast<double>(inputs.q.dim)));
-  print_report(o, method, policy, truth, inputs, attention, total, truncation, rounding, baseline, normalisers, c,
-               result.seconds, seconds_since(start));
+  print_report(o, method, policy, truth, inputs, attention, result.total, result.truncation, result.rounding,
+               result.baseline, result.normalisers, c, method_seconds, seconds_since(start));
   const std::uint64_t sequence_bytes = sequence_memory_bytes(method, inputs.q.heads, inputs.q.n_tokens, inputs.q.dim,
                                                              inputs.v.dim, policy, attention);
   print_memory(method, attention, inputs, sequence_bytes, result.output);
@@ -207,20 +200,13 @@ int run(const RunOptions& o, const std::string& command_line) {
       attributes["kv_key_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_key, " "));
       attributes["kv_value_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_value, " "));
     }
-    write_run_output(o.save, result.output.y, exact_truth.output.y, result.output.z, attributes, o.overwrite);
+    write_run_output(o.save, result.output.y, cache.truth_output().y, result.output.z, attributes, o.overwrite);
     fmt::print("  saved y, y_truth, z to {}\n", o.save);
   }
   return 0;
 }
 
 }  // namespace
-
-// Truth precision: fp64 is enough for policies at fp32 and below; an fp64 or
-// multiprecision policy is compared against a wider MPFR truth (the library's
-// rule, shared with the Python module's decompose()).
-PrecisionPolicy choose_truth(const std::string& name, const PrecisionPolicy& policy) {
-  return truth_policy(name, policy);
-}
 
 Runner add_run_command(CLI::App& app, const std::string& command_line) {
   auto o = std::make_shared<RunOptions>();

@@ -20,17 +20,13 @@
 #include <set>
 
 #include "commands.hpp"
-#include "satalab/attention/compute.hpp"
-#include "satalab/basis/symmetric_basis.hpp"
-#include "satalab/cost/cost.hpp"
+#include "satalab/experiment/evaluate.hpp"
 #include "satalab/error.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/io/results_file.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/metrics/error_metrics.hpp"
 #include "satalab/workload/gaussian.hpp"
-#include "satalab/workload/heavy_tailed.hpp"
-#include "satalab/workload/needle.hpp"
 #include "satalab/version.hpp"
 #include "sweep_config.hpp"
 #include "sweep_mpi.hpp"
@@ -51,6 +47,7 @@ struct SweepOptions {
   std::vector<std::string> overrides;
   bool resume = false, force = false, dry_run = false, save_outputs = false, help_schema = false;
   bool skip_unfit = false;
+  bool allow_mixed_builds = false;
   int jobs = 0;
   std::uint64_t memory_limit = 0;
   std::string shard;  // "K/N", empty: the whole sweep
@@ -71,124 +68,6 @@ std::string point_label(const PointParams& p) {
   const std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant : fmt::format("P={}", p.taylor_terms);
   return fmt::format("#{} {} {} d={} H={} n={} scale={} {} {}", p.point_id, p.method, variant, p.d_key, p.heads,
                      p.n_tokens, p.scale, p.precision, p.workload);
-}
-
-AttentionOptions attention_options(const PointParams& p) {
-  AttentionOptions o;
-  o.taylor_terms = p.taylor_terms;
-  o.mask = p.causal ? Mask::causal : Mask::none;
-  o.chunk = p.chunk;
-  o.placement = placement_by_name(p.placement);
-  if (p.softmax_denominator > 0) o.softmax_denominator = p.softmax_denominator;
-  o.kv_quant = kv_quant_scheme(p.kv_quant);
-  return o;
-}
-
-// The query positions where errors are measured: empty for every row, else
-// measured_rows(p) evenly spaced positions (r+1)·n/R - 1, the last n - 1.
-std::vector<std::size_t> measured_positions(const PointParams& p) {
-  const std::uint64_t rows = measured_rows(p);
-  if (rows == p.n_tokens) return {};
-  std::vector<std::size_t> positions(rows);
-  for (std::uint64_t r = 0; r < rows; ++r) positions[r] = static_cast<std::size_t>((r + 1) * p.n_tokens / rows - 1);
-  return positions;
-}
-
-// Metrics over measured rows report their position blocks in token positions.
-ErrorMetrics at_positions(ErrorMetrics m, const std::vector<std::size_t>& positions) {
-  if (!positions.empty()) {
-    for (auto& block : m.by_position) {
-      block.first_token = positions[block.first_token];
-      block.last_token = positions[block.last_token];
-    }
-  }
-  return m;
-}
-
-// Rows `positions` of a full output (all rows when positions is empty).
-AttentionOutput select_rows(const AttentionOutput& full, const std::vector<std::size_t>& positions) {
-  if (positions.empty()) return full;
-  const std::size_t heads = full.y.heads, n = full.y.n_tokens, dv = full.y.dim, rows = positions.size();
-  AttentionOutput out;
-  out.y = {heads, rows, dv, std::vector<double>(heads * rows * dv)};
-  out.z.resize(heads * rows);
-  for (std::size_t h = 0; h < heads; ++h) {
-    for (std::size_t r = 0; r < rows; ++r) {
-      const double* src = full.y.data.data() + (h * n + positions[r]) * dv;
-      std::copy(src, src + dv, out.y.data.begin() + (h * rows + r) * dv);
-      out.z[h * rows + r] = full.z[h * n + positions[r]];
-    }
-  }
-  return out;
-}
-
-struct Inputs {
-  QkvArrays qkv;
-  std::optional<NeedleInputs> needle;
-};
-
-Inputs make_inputs(const PointParams& p) {
-  GaussianWorkload w{p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.seed};
-  Inputs in;
-  if (p.workload == "gaussian") {
-    in.qkv = gaussian_inputs(w);
-  } else if (p.workload == "heavy-tailed") {
-    in.qkv = heavy_tailed_inputs(w, p.dof);
-  } else if (p.workload == "needle") {
-    in.needle = needle_inputs(w, p.needle_logit, softmax_denominator(p));
-    in.qkv = in.needle->qkv;
-  } else if (p.workload == "file") {
-    in.qkv = read_qkv(p.input_file);
-  } else {
-    throw InvalidArgument(fmt::format("point {}: unknown workload '{}'", p.point_id, p.workload));
-  }
-  return in;
-}
-
-// Working memory of a point: the largest of its computations plus the inputs
-// and the truth it holds meanwhile (conservative).
-std::uint64_t point_memory_bytes(const PointParams& p) {
-  const PrecisionPolicy policy = precision_policy(p.precision);
-  const PrecisionPolicy truth = choose_truth(p.truth, policy);
-  QkvArrays shape_only;  // sizes only: attention_memory_bytes reads the dims
-  shape_only.q = {p.heads, p.n_tokens, p.d_key, {}};
-  shape_only.k = shape_only.q;
-  shape_only.v = {p.heads, p.n_tokens, p.d_value, {}};
-  const AttentionOptions o = attention_options(p);
-  const Method method = method_by_name(p.method);
-  std::uint64_t largest = 0;
-  for (const auto& [m, pol] : {std::pair{method, policy}, {Method::exact, truth}, {Method::taylor_quadratic, truth},
-                               {Method::exact, policy}}) {
-    largest = std::max(largest, attention_memory_bytes(m, shape_only, pol, o));
-  }
-  const std::uint64_t rows = checked_mul(p.heads, p.n_tokens, "point size");
-  const std::uint64_t held = checked_mul(rows, (2 * p.d_key + p.d_value) + 4 * (p.d_value + 1), "point size") * 8;
-  std::uint64_t basis_tables = 0;
-  if (method == Method::sata) {
-    basis_tables = checked_mul(feature_count(p.d_key, p.taylor_terms), 24, "symmetric basis tables");
-  }
-  return checked_add(checked_add(largest, held, "point memory"), basis_tables, "point memory");
-}
-
-// The cost-model columns of a point (closed forms; also for skipped points).
-void fill_costs(const PointParams& p, PointResult& r) {
-  const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
-  r.state_elements = p.method == "sata" ? cost.state_elements : 0;
-  r.flops_per_token =
-      p.method == "sata" ? cost.flops_per_token : conventional_flops_per_token(p.d_key, p.d_value, p.n_tokens);
-  r.kv_cache_elements = kv_cache_elements(p.d_key, p.d_value, p.n_tokens);
-}
-
-// A point that produced no output (skipped or failed): its statistics are NaN,
-// never zeros that could pass for a perfect result.
-PointResult unmeasured_result(const std::string& status) {
-  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-  PointResult r;
-  r.status = status;
-  r.total.abs_error = r.total.rel_error = r.total.normwise_rel_error = Quantiles{nan, nan, nan, nan, nan};
-  r.normalisers.min = r.normalisers.min_abs = nan;
-  r.logit_max_abs = r.logit_std = nan;
-  return r;
 }
 
 void print_summary(const std::vector<PointRecord>& records) {
@@ -213,6 +92,7 @@ struct SweepPlan {
   Shard shard;
   std::vector<PointGroup> groups;              // every point of the sweep, by inputs
   std::vector<bool> in_shard;                  // per point_id
+  std::vector<PointSpec> specs;                // per point_id
   std::vector<std::uint64_t> memory;           // per point_id (in-shard points)
   std::map<std::uint64_t, std::string> skipped;  // point_id -> reason (--skip-unfit)
   std::uint64_t shard_points = 0;
@@ -231,10 +111,12 @@ SweepPlan plan_sweep(const SweepOptions& o) {
   if (!o.shard.empty()) plan.shard = parse_shard(o.shard);
   plan.config = load_sweep_config(o.config, o.overrides);
   const auto& points = plan.config.points;
+  plan.specs.reserve(points.size());
   for (const PointParams& p : points) {
-    if (p.method == "sata" && p.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
-      throw InvalidArgument(fmt::format("point {}: taylor_terms P = {} is invalid for sata (allowed: 1 .. {})",
-                                        point_label(p), p.taylor_terms, SymmetricBasis::kMaxTaylorTerms));
+    try {
+      plan.specs.push_back(point_spec(p));
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(fmt::format("point {}: {}", point_label(p), e.what()));
     }
   }
   plan.groups = group_by_inputs(points);
@@ -249,7 +131,7 @@ SweepPlan plan_sweep(const SweepOptions& o) {
   for (const PointParams& p : points) {
     if (!plan.in_shard[p.point_id]) continue;
     try {
-      plan.memory[p.point_id] = point_memory_bytes(p);
+      plan.memory[p.point_id] = point_memory_bytes(plan.specs[p.point_id]);
       check_memory(plan.memory[p.point_id], "its working memory");
     } catch (const ResourceLimit& e) {
       if (o.skip_unfit) {
@@ -320,6 +202,15 @@ OpenMode open_mode(const SweepOptions& o) {
   return o.resume ? OpenMode::resume : (o.force ? OpenMode::overwrite : OpenMode::create);
 }
 
+// Opens the results file; a file of another build is refused with how to continue anyway.
+void open_results(const SweepOptions& o, const SweepMetadata& metadata, std::optional<ResultsFile>& results) {
+  try {
+    results.emplace(o.out, metadata, open_mode(o), o.allow_mixed_builds);
+  } catch (const MixedBuilds& e) {
+    throw InvalidArgument(fmt::format("{}; rerun with --allow-mixed-builds to continue anyway", e.what()));
+  }
+}
+
 // The shard's points still to compute, as groups sharing inputs (ids ascending).
 std::vector<std::vector<std::uint64_t>> pending_groups(const SweepPlan& plan, const std::set<std::uint64_t>& finished,
                                                        const std::vector<std::size_t>& order) {
@@ -339,19 +230,11 @@ std::vector<std::vector<std::uint64_t>> pending_groups(const SweepPlan& plan, co
 // interrupted. `on_start` (may be empty) is called before each point.
 void run_group(const SweepPlan& plan, const std::vector<std::uint64_t>& ids, bool save_outputs,
                const std::function<void(const PointParams&)>& on_start, const RecordSink& sink) {
-  const PointParams& first = plan.config.points.at(ids.front());
-  const PrecisionPolicy truth = choose_truth(first.truth, precision_policy(first.precision));
-  const Inputs inputs = make_inputs(first);
-  AttentionOptions truth_options = attention_options(first);
-  truth_options.query_rows = measured_positions(first);
-  const auto truth_start = std::chrono::steady_clock::now();
-  const AttentionOutput exact_truth = compute_attention(Method::exact, inputs.qkv, truth, truth_options);
-  double truth_seconds = seconds_since(truth_start);
-  const LogitStats logits = logit_stats(inputs.qkv, softmax_denominator(first), first.causal);
-  std::map<std::uint32_t, AttentionOutput> oracle_by_terms;      // taylor-quadratic at truth, per P
-  std::map<std::string, AttentionOutput> baseline_by_precision;  // exact at the point's policy
-  const OutputShape shape{first.heads, measured_rows(first), first.d_value};
-
+  const PointSpec& first = plan.specs.at(ids.front());
+  TruthCache cache(point_inputs(first), first);
+  cache.truth_output();  // before the first point: the group's cost, charged to that point
+  const LogitStats logits = logit_stats(cache.inputs().qkv, first.softmax_denominator(),
+                                        first.options.mask == Mask::causal);
   for (const std::uint64_t id : ids) {
     if (g_interrupted) break;
     const PointParams& p = plan.config.points.at(id);
@@ -360,65 +243,15 @@ void run_group(const SweepPlan& plan, const std::vector<std::uint64_t>& ids, boo
     PointRecord record;
     record.params = p;
     PointResult& r = record.result;
-    r.truth_used = truth.name;
-    r.truth_wall_s = truth_seconds;
-    truth_seconds = 0;  // charged to the first point of the group only
+    r.truth_used = cache.truth().name;
+    r.truth_wall_s = cache.take_truth_seconds();
     try {
-      const PrecisionPolicy policy = precision_policy(p.precision);
-      const Method method = method_by_name(p.method);
-      AttentionOptions options = attention_options(p);
-      r.bytes_per_sequence =
-          sequence_memory_bytes(method, p.heads, p.n_tokens, p.d_key, p.d_value, policy, options);
-      // SATA produces every row (and its normalisers are counted over all of
-      // them); the quadratic methods compute just the measured rows.
-      if (method != Method::sata) options.query_rows = truth_options.query_rows;
-      const AttentionOutput full = compute_attention(method, inputs.qkv, policy, options);
-      const AttentionOutput out =
-          method == Method::sata ? select_rows(full, truth_options.query_rows) : full;
-      const auto& rows = truth_options.query_rows;
-      r.total = at_positions(error_metrics(out.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
-      r.normalisers = normaliser_stats(full.z);
-      if (method_is_taylor(method)) {
-        auto it = oracle_by_terms.find(p.taylor_terms);
-        if (it == oracle_by_terms.end()) {
-          AttentionOptions oracle_options = truth_options;
-          oracle_options.taylor_terms = p.taylor_terms;
-          it = oracle_by_terms
-                   .emplace(p.taylor_terms,
-                            compute_attention(Method::taylor_quadratic, inputs.qkv, truth, oracle_options))
-                   .first;
-        }
-        r.truncation = at_positions(error_metrics(it->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
-        r.rounding = at_positions(error_metrics(out.y.data, it->second.y.data, shape, kPositionBlocks), rows);
-      }
-      if (method != Method::exact) {  // exact-kvquant: the unquantized cache at the same policy
-        auto b = baseline_by_precision.find(p.precision);
-        if (b == baseline_by_precision.end()) {
-          b = baseline_by_precision
-                  .emplace(p.precision, compute_attention(Method::exact, inputs.qkv, policy, truth_options))
-                  .first;
-        }
-        r.baseline = at_positions(error_metrics(b->second.y.data, exact_truth.y.data, shape, kPositionBlocks), rows);
-      } else {
-        r.baseline = r.total;
-      }
-      if (!full.kv_scales_key.empty()) {
-        r.kv_key_scale = *std::max_element(full.kv_scales_key.begin(), full.kv_scales_key.end());
-        r.kv_value_scale = *std::max_element(full.kv_scales_value.begin(), full.kv_scales_value.end());
-      }
-      if (inputs.needle && full.y.n_tokens == p.n_tokens) r.needle_hit_rate = needle_hit_rate(*inputs.needle, full.y.data);
-      if (inputs.needle && truth_options.query_rows.empty()) {
-        r.needle_truth_hit_rate = needle_hit_rate(*inputs.needle, exact_truth.y.data);
-      }
-      if (save_outputs) {
-        r.y = out.y.data;
-        r.y_truth = exact_truth.y.data;
-        r.z = out.z;
-      }
+      const PointSpec& spec = plan.specs.at(id);
+      fill_result(spec, evaluate_point(spec, cache), cache, save_outputs, r);
     } catch (const std::exception& e) {
       const double truth_wall_s = r.truth_wall_s;
       r = unmeasured_result(fmt::format("failed: {}", e.what()));
-      r.truth_used = truth.name;
+      r.truth_used = cache.truth().name;
       r.truth_wall_s = truth_wall_s;
     }
     r.logit_max_abs = logits.max_abs;
@@ -548,7 +381,7 @@ int run_sweep_mpi(const SweepOptions& o, const std::string& command_line) {
   }
   std::optional<ResultsFile> results;
   try {
-    results.emplace(o.out, sweep_metadata(*plan, command_line), open_mode(o));
+    open_results(o, sweep_metadata(*plan, command_line), results);
   } catch (...) {
     mpi.broadcast(false);
     throw;
@@ -587,7 +420,9 @@ int run_sweep(const SweepOptions& o, const std::string& command_line) {
   const SweepPlan plan = plan_sweep(o);
   if (o.dry_run) return print_dry_run(plan);
   if (o.jobs > 0) omp_set_num_threads(o.jobs);
-  ResultsFile results(o.out, sweep_metadata(plan, command_line), open_mode(o));
+  std::optional<ResultsFile> opened;
+  open_results(o, sweep_metadata(plan, command_line), opened);
+  ResultsFile& results = *opened;
   std::vector<std::size_t> in_order(plan.groups.size());
   std::iota(in_order.begin(), in_order.end(), std::size_t{0});
   const auto pending = pending_groups(plan, results.finished(), in_order);
@@ -628,6 +463,9 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--set", o->overrides, "Override a key: --set taylor_terms=[3,4] (TOML value syntax); repeatable");
   cmd->add_flag("--resume", o->resume, "Continue an existing results file: compute only the missing points");
   cmd->add_flag("--force", o->force, "Replace an existing results file");
+  cmd->add_flag("--allow-mixed-builds", o->allow_mixed_builds,
+                "With --resume: continue a file whose points another build computed (another commit, compiler,\n"
+                "flags, instruction set or exp library); the file then records every build and its points");
   cmd->add_flag("--dry-run", o->dry_run,
                 "List the points with estimated memory and time, run nothing (with --shard: that shard's points)");
   cmd->add_option("--shard", o->shard,

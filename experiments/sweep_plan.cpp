@@ -11,8 +11,6 @@
 #include <tuple>
 
 #include "commands.hpp"
-#include "satalab/attention/compute.hpp"
-#include "satalab/cost/cost.hpp"
 #include "satalab/error.hpp"
 #include "satalab/numeric/precision_policy.hpp"
 
@@ -23,20 +21,9 @@ namespace {
 using InputKey = std::tuple<std::string, std::uint64_t, std::uint32_t, std::uint64_t, std::uint32_t, std::uint32_t,
                             double, double, double, std::string, bool, double, std::string, std::uint64_t>;
 InputKey input_key(const PointParams& p) {
-  const std::string truth = choose_truth(p.truth, precision_policy(p.precision)).name;
+  const std::string truth = truth_policy(p.truth, precision_policy(p.precision)).name;
   return {p.workload,   p.seed,   p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.dof, p.needle_logit,
           p.input_file, p.causal, softmax_denominator(p), truth, measured_rows(p)};
-}
-
-// The time model, calibrated on a 2-core AVX-512 machine: the O(n^2)
-// computations (truth, Taylor-quadratic at truth, exact baseline at the
-// policy) as pair work, plus SATA's state work. Policies that accumulate in
-// the carrier's own format run as matrix products (fast); fp16/bf16
-// accumulation and mp round every operation in software (slow).
-double pair_seconds(double pairs, double d_key, double d_value, const PrecisionPolicy& policy) {
-  if (policy.carrier == Carrier::mp) return pairs * (d_key + d_value + 20) / 1.5e7;
-  if (uses_matrix_products(policy)) return pairs * (2 * (d_key + d_value) / 2e10 + 2e-9);  // GEMMs + one exp per pair
-  return pairs * (d_key + d_value + 20) / 2e8;
 }
 
 std::uint64_t parse_positive(std::string_view digits) {
@@ -47,35 +34,6 @@ std::uint64_t parse_positive(std::string_view digits) {
 }
 
 }  // namespace
-
-double softmax_denominator(const PointParams& p) {
-  return p.softmax_denominator > 0 ? p.softmax_denominator : std::sqrt(static_cast<double>(p.d_key));
-}
-
-double point_seconds_estimate(const PointParams& p) {
-  const double n = static_cast<double>(p.n_tokens), h = p.heads, rows = static_cast<double>(measured_rows(p));
-  const double pairs = h * rows * (p.causal ? 0.5 * (n + 1) : n);  // (query, key) pairs of the measured rows
-  const PrecisionPolicy policy = precision_policy(p.precision);
-  const PrecisionPolicy truth = choose_truth(p.truth, policy);
-  double seconds = pair_seconds(pairs, p.d_key, p.d_value, truth);  // exact truth
-  if (p.method != "exact") {
-    seconds += pair_seconds(pairs, p.d_key, p.d_value, truth);   // Taylor-quadratic oracle
-    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);  // exact baseline at the policy
-  }
-  if (p.method == "sata") {
-    const double flops = static_cast<double>(sata_cost(p.d_key, p.d_value, p.taylor_terms).flops_per_token) * n * h;
-    if (policy.carrier == Carrier::mp) {
-      seconds += flops / 1.5e7;
-    } else if (uses_matrix_products(policy)) {
-      seconds += flops / (policy.carrier == Carrier::f32 ? 8e10 : 4e10);
-    } else {
-      seconds += flops / 2e8;
-    }
-  } else {
-    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);
-  }
-  return seconds;
-}
 
 std::vector<PointGroup> group_by_inputs(const std::vector<PointParams>& points) {
   std::map<InputKey, std::size_t> index;

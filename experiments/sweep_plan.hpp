@@ -10,12 +10,8 @@
 
 namespace satalab::cli {
 
-// c in s = q.k / c: the point's softmax_denominator, or sqrt(d_key) when 0.
-double softmax_denominator(const PointParams& p);
-
-// A rough estimate of a point's seconds (truth, oracle, baseline, method) on
-// one 2-core machine; what --dry-run prints and shards balance.
-double point_seconds_estimate(const PointParams& p);
+// The time model (experiment/point.hpp), also under its former name here.
+using satalab::point_seconds_estimate;
 
 // Points that share their inputs and truth: computed together, with one truth.
 struct PointGroup {

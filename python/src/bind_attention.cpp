@@ -6,9 +6,8 @@
 #include "common.hpp"
 #include "satalab/attention/kernels.hpp"
 #include "satalab/attention/quantized_kv.hpp"
-#include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/error.hpp"
-#include "satalab/metrics/error_decomposition.hpp"
+#include "satalab/experiment/evaluate.hpp"
 #include "satalab/workload/gaussian.hpp"
 
 namespace satalab::python {
@@ -51,20 +50,10 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
   return in;
 }
 
-// The cache scheme of exact-kvquant, with the CLI's checks and messages.
+// The cache scheme of exact-kvquant, and the library's one check of (method, options).
 void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant) {
   options.kv_quant = kv_quant_scheme(kv_quant);
-  if (method != Method::exact_kvquant && options.kv_quant.kind != KvQuantKind::none) {
-    throw InvalidArgument(fmt::format("kv_quant '{}' applies only to method exact-kvquant (got method {})",
-                                      kv_quant, method_name(method)));
-  }
-}
-
-void check_taylor_terms(Method method, const AttentionOptions& options) {
-  if (method == Method::sata && options.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
-    throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid for sata (allowed: 1 .. {})",
-                                      options.taylor_terms, SymmetricBasis::kMaxTaylorTerms));
-  }
+  validate_method_options(method, options);
 }
 
 py::tuple output_arrays(AttentionOutput&& out, bool one_head) {
@@ -88,7 +77,6 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
   const PrecisionPolicy policy = precision_policy(precision);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant);
-  check_taylor_terms(method, options);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
   {
@@ -110,12 +98,27 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
-  check_taylor_terms(method, options);
-  const Inputs in = read_inputs(q, k, v);
-  ErrorDecomposition d;
+  Inputs in = read_inputs(q, k, v);
+  PointSpec spec;
+  spec.method = method;
+  spec.policy = policy;
+  spec.truth = truth;
+  spec.options = options;
+  spec.heads = in.qkv.q.heads;
+  spec.n_tokens = in.qkv.q.n_tokens;
+  spec.d_key = in.qkv.q.dim;
+  spec.d_value = in.qkv.v.dim;
+  spec.position_blocks = blocks;
+  PointEvaluation d;
+  AttentionOutput truth_output;
   {
     py::gil_scoped_release release;
-    d = decompose_error(method, in.qkv, policy, truth, options, blocks, compute_interruptible);
+    check_decomposition_memory(spec, in.qkv);
+    TruthCache cache({std::move(in.qkv), std::nullopt}, spec,
+                     [](Computation, Method m, const QkvArrays& qkv, const PrecisionPolicy& p,
+                        const AttentionOptions& o) { return compute_interruptible(m, qkv, p, o); });
+    d = evaluate_point(spec, cache);
+    truth_output = cache.truth_output();
   }
   py::dict out("method"_a = std::string(method_name(method)), "precision"_a = policy.name,
                "truth"_a = truth.name, "total"_a = metrics_dict(d.total),
@@ -124,7 +127,7 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
   out["truncation"] = d.truncation ? py::object(metrics_dict(*d.truncation)) : py::none();
   out["rounding"] = d.rounding ? py::object(metrics_dict(*d.rounding)) : py::none();
   const py::tuple method_out = output_arrays(std::move(d.output), in.one_head);
-  const py::tuple truth_out = output_arrays(std::move(d.truth_output), in.one_head);
+  const py::tuple truth_out = output_arrays(std::move(truth_output), in.one_head);
   out["y"] = method_out[0];
   out["z"] = method_out[1];
   out["y_truth"] = truth_out[0];

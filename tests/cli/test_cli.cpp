@@ -13,6 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include <hdf5.h>
+
+#include "satalab/build_info.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/io/results_file.hpp"
 
@@ -409,6 +412,122 @@ TEST_F(CliTest, SweepBuiltWithoutMpiRefusesToRunAsOneOfSeveralRanks) {
   EXPECT_NE(r.output.find("built without MPI"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(path("out.h5")));
   EXPECT_FALSE(fs::exists(path("out.h5.journal")));
+}
+
+// A copy of `from` whose points `build` computed (as if another binary had
+// written them): the records' build index points at it in the file's /builds.
+void rewrite_as_build(const std::string& from, const std::string& to, const satalab::BuildInfo& build,
+                      const std::vector<std::uint64_t>& keep) {
+  satalab::ResultsContents contents = satalab::read_results(from);
+  std::vector<satalab::PointRecord> records;
+  for (satalab::PointRecord& r : contents.records) {
+    if (std::find(keep.begin(), keep.end(), r.params.point_id) == keep.end()) continue;
+    r.build = 0;
+    records.push_back(std::move(r));
+  }
+  contents.metadata.builds = {build};
+  satalab::write_results(to, contents.metadata, std::move(records));
+}
+
+satalab::BuildInfo other_isa() {
+  satalab::BuildInfo b = satalab::build_info();
+  b.isa = "x86-64-v9";
+  return b;
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+constexpr const char* kFourPoints = "method = \"exact\"\nd_key = 4\nn_tokens = [8, 12, 16, 20]\nprecision = \"fp32\"\n";
+
+TEST_F(SweepCliTest, ResumeOfAFileOfAnotherBuildIsRefusedUnlessMixedBuildsAreAllowedAndThenRecordsBoth) {
+  const std::string config = write_config("grid.toml", kFourPoints);
+  const std::string full = path("full.h5"), out = path("r.h5");
+  ASSERT_EQ(run_satalab("sweep " + config + " --out " + full).exit_code, 0);
+  rewrite_as_build(full, out, other_isa(), {0, 2});
+  const std::string before = file_bytes(out);
+
+  const Result refused = run_satalab("sweep " + config + " --out " + out + " --resume");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_EQ(line_count(refused.output), 1u) << refused.output;
+  EXPECT_NE(refused.output.find("another build (instruction set 'x86-64-v9' vs '" + satalab::build_info().isa + "')"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("--allow-mixed-builds"), std::string::npos) << refused.output;
+  EXPECT_EQ(file_bytes(out), before);
+  EXPECT_FALSE(fs::exists(out + ".journal"));
+
+  const Result allowed = run_satalab("sweep " + config + " --out " + out + " --resume --allow-mixed-builds");
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.output;
+  const satalab::ResultsContents got = satalab::read_results(out);
+  ASSERT_EQ(got.metadata.builds.size(), 2u);
+  EXPECT_EQ(got.metadata.builds[0].isa, "x86-64-v9");
+  EXPECT_EQ(satalab::build_difference(got.metadata.builds[1], satalab::build_info()), "");
+  ASSERT_EQ(got.records.size(), 4u);
+  for (const satalab::PointRecord& r : got.records) {
+    EXPECT_EQ(r.build, r.params.point_id % 2 == 0 ? 0u : 1u) << r.params.point_id;
+  }
+  // The points are those a single build computes: only the provenance differs.
+  const satalab::ResultsContents reference = satalab::read_results(full);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(satalab::result_difference(got.records[i], reference.records[i]), "") << i;
+  }
+}
+
+TEST_F(SweepCliTest, ResumeOfAFileThatRecordsNoBuildIsRefusedUnlessAllowed) {
+  const std::string config = write_config("grid.toml", kFourPoints);
+  const std::string out = path("r.h5");
+  ASSERT_EQ(run_satalab("sweep " + config + " --out " + out).exit_code, 0);
+  {  // as written before builds were recorded: no build attributes, /builds or /point_build
+    const hid_t file = H5Fopen(out.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    for (const char* a : {"build_commit", "build_compiler", "build_flags", "build_isa", "build_exp_library"}) {
+      EXPECT_GE(H5Adelete(file, a), 0) << a;
+    }
+    EXPECT_GE(H5Ldelete(file, "builds", H5P_DEFAULT), 0);
+    EXPECT_GE(H5Ldelete(file, "point_build", H5P_DEFAULT), 0);
+    ASSERT_GE(H5Fclose(file), 0);
+  }
+  const satalab::ResultsContents old = satalab::read_results(out);
+  EXPECT_EQ(old.records.size(), 4u);
+  ASSERT_EQ(old.metadata.builds.size(), 1u);
+  EXPECT_EQ(old.metadata.builds[0].isa, "unknown");
+  EXPECT_FALSE(old.writer.has_value());
+  const Result refused = run_satalab("sweep " + config + " --out " + out + " --resume");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_EQ(line_count(refused.output), 1u) << refused.output;
+  EXPECT_NE(refused.output.find("records no build"), std::string::npos) << refused.output;
+  EXPECT_EQ(run_satalab("sweep " + config + " --out " + out + " --resume --allow-mixed-builds").exit_code, 0);
+}
+
+TEST_F(SweepCliTest, MergeOfFilesOfDifferentBuildsIsRefusedUnlessAllowedAndThenRecordsBoth) {
+  const std::string config = write_config("grid.toml", kFourPoints);
+  const std::string full = path("full.h5"), a = path("a.h5"), b = path("b.h5"), merged = path("m.h5");
+  ASSERT_EQ(run_satalab("sweep " + config + " --out " + full).exit_code, 0);
+  rewrite_as_build(full, a, satalab::build_info(), {0, 1});
+  rewrite_as_build(full, b, other_isa(), {2, 3});
+
+  const Result refused = run_satalab("merge --out " + merged + " " + a + " " + b);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_EQ(line_count(refused.output), 1u) << refused.output;
+  EXPECT_NE(refused.output.find("another build than"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("instruction set"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("--allow-mixed-builds"), std::string::npos) << refused.output;
+  EXPECT_FALSE(fs::exists(merged));
+
+  const Result allowed = run_satalab("merge --out " + merged + " " + a + " " + b + " --allow-mixed-builds");
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.output;
+  const satalab::ResultsContents got = satalab::read_results(merged);
+  ASSERT_EQ(got.metadata.builds.size(), 2u);
+  EXPECT_EQ(got.metadata.builds[1].isa, "x86-64-v9");
+  ASSERT_EQ(got.records.size(), 4u);
+  for (const satalab::PointRecord& r : got.records) EXPECT_EQ(r.build, r.params.point_id < 2 ? 0u : 1u);
+  // Files of one build merge without the flag.
+  rewrite_as_build(full, b, satalab::build_info(), {2, 3});
+  EXPECT_EQ(run_satalab("merge --force --out " + merged + " " + a + " " + b).exit_code, 0);
+  EXPECT_EQ(satalab::read_results(merged).metadata.builds.size(), 1u);
 }
 
 TEST_F(CliTest, HelpDocumentsShardAndMerge) {

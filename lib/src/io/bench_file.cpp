@@ -15,6 +15,8 @@
 #include <system_error>
 #include <type_traits>
 
+#include "atomic_file.hpp"
+#include "hdf5_attributes.hpp"
 #include "hdf5_handles.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
@@ -97,14 +99,6 @@ std::vector<Column> columns(std::size_t& row_size) {
   return out;
 }
 
-Handle string_type() {
-  Handle type = type_handle(H5Tcopy(H5T_C_S1));
-  if (!type.valid() || H5Tset_size(type.get(), H5T_VARIABLE) < 0 || H5Tset_cset(type.get(), H5T_CSET_UTF8) < 0) {
-    return Handle();
-  }
-  return type;
-}
-
 Handle row_type(const std::vector<Column>& cols, std::size_t row_size, const Handle& str) {
   Handle type = type_handle(H5Tcreate(H5T_COMPOUND, row_size));
   if (!type.valid()) return type;
@@ -119,19 +113,11 @@ Handle row_type(const std::vector<Column>& cols, std::size_t row_size, const Han
 }
 
 void string_attribute(hid_t file, const std::string& path, const char* name, const std::string& value) {
-  Handle type = string_type();
-  Handle space = space_handle(H5Screate(H5S_SCALAR));
-  Handle a = attribute_handle(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  const char* text = value.c_str();
-  if (!a.valid() || H5Awrite(a.get(), type.get(), &text) < 0) fail(path, fmt::format("attribute '{}' cannot be written", name));
+  if (!detail::write_string_attribute(file, name, value)) fail(path, fmt::format("attribute '{}' cannot be written", name));
 }
 
 void int_attribute(hid_t file, const std::string& path, const char* name, std::int64_t value) {
-  Handle space = space_handle(H5Screate(H5S_SCALAR));
-  Handle a = attribute_handle(H5Acreate2(file, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &value) < 0) {
-    fail(path, fmt::format("attribute '{}' cannot be written", name));
-  }
+  if (!detail::write_int_attribute(file, name, value)) fail(path, fmt::format("attribute '{}' cannot be written", name));
 }
 
 void write_contents(hid_t file, const std::string& path, const BenchMetadata& m, const std::vector<BenchRow>& rows) {
@@ -145,10 +131,13 @@ void write_contents(hid_t file, const std::string& path, const BenchMetadata& m,
   int_attribute(file, path, "llc_bytes", static_cast<std::int64_t>(m.llc_bytes));
   int_attribute(file, path, "memory_limit_bytes", static_cast<std::int64_t>(m.memory_limit_bytes));
   int_attribute(file, path, "physical_memory_bytes", static_cast<std::int64_t>(m.physical_memory_bytes));
+  if (const char* name = detail::write_build_attributes(file, build_info())) {
+    fail(path, fmt::format("attribute '{}' cannot be written", name));
+  }
 
   std::size_t row_size = 0;
   const std::vector<Column> cols = columns(row_size);
-  Handle str = string_type();
+  Handle str = detail::utf8_string_type();
   Handle mem = row_type(cols, row_size, str);
   Handle packed = type_handle(mem.valid() ? H5Tcopy(mem.get()) : H5I_INVALID_HID);
   if (!packed.valid() || H5Tpack(packed.get()) < 0) fail(path, "dataset '/bench': type cannot be created");
@@ -194,46 +183,31 @@ void write_bench_file(const std::string& path, const BenchMetadata& metadata, co
       }
     });
   }
-  const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  detail::RemoveOnFailure cleanup{tmp};
-  {
-    Handle fcpl = plist_handle(H5Pcreate(H5P_FILE_CREATE));
-    if (!fcpl.valid() || H5Pset_obj_track_times(fcpl.get(), false) < 0) fail(path, "cannot create property lists");
-    Handle file = file_handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
-    if (!file.valid()) fail(path, fmt::format("cannot create temporary file '{}'", tmp));
-    write_contents(file.get(), path, metadata, rows);
-    if (!file.close()) fail(path, fmt::format("cannot finish writing temporary file '{}'", tmp));
-  }
-  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    fail(path, fmt::format("cannot rename temporary file '{}' into place: {}", tmp,
-                           std::error_code(errno, std::generic_category()).message()));
-  }
-  cleanup.armed = false;
+  detail::AtomicWrite how;
+  how.label = "bench file";
+  how.replace = overwrite;
+  how.track_times = false;
+  detail::write_hdf5_atomically(path, how, [&](hid_t file) { write_contents(file, path, metadata, rows); });
 }
 
 namespace {
 
+void check_read(detail::AttributeStatus status, const std::string& path, const char* name) {
+  if (status == detail::AttributeStatus::missing) {
+    fail(path, fmt::format("attribute '{}' is missing (not a satalab bench file?)", name));
+  }
+  if (status != detail::AttributeStatus::ok) fail(path, fmt::format("attribute '{}' cannot be read", name));
+}
+
 std::string read_string_attribute(hid_t file, const std::string& path, const char* name) {
-  if (H5Aexists(file, name) <= 0) fail(path, fmt::format("attribute '{}' is missing (not a satalab bench file?)", name));
-  Handle a = attribute_handle(H5Aopen(file, name, H5P_DEFAULT));
-  Handle type = string_type();
-  char* text = nullptr;
-  if (!a.valid() || H5Aread(a.get(), type.get(), &text) < 0) fail(path, fmt::format("attribute '{}' cannot be read", name));
-  std::string out = text != nullptr ? text : "";
-  H5free_memory(text);
+  std::string out;
+  check_read(detail::read_string_attribute(file, name, out), path, name);
   return out;
 }
 
 std::int64_t read_int_attribute(hid_t file, const std::string& path, const char* name) {
-  if (H5Aexists(file, name) <= 0) fail(path, fmt::format("attribute '{}' is missing (not a satalab bench file?)", name));
-  Handle a = attribute_handle(H5Aopen(file, name, H5P_DEFAULT));
   std::int64_t v = 0;
-  if (!a.valid() || H5Aread(a.get(), H5T_NATIVE_INT64, &v) < 0) fail(path, fmt::format("attribute '{}' cannot be read", name));
+  check_read(detail::read_int_attribute(file, name, v), path, name);
   return v;
 }
 
@@ -260,6 +234,7 @@ BenchContents read_bench_file(const std::string& path) {
   m.llc_bytes = static_cast<std::uint64_t>(read_int_attribute(file.get(), path, "llc_bytes"));
   m.memory_limit_bytes = static_cast<std::uint64_t>(read_int_attribute(file.get(), path, "memory_limit_bytes"));
   m.physical_memory_bytes = static_cast<std::uint64_t>(read_int_attribute(file.get(), path, "physical_memory_bytes"));
+  out.build = detail::read_build_attributes(file.get());
 
   if (H5Lexists(file.get(), "bench", H5P_DEFAULT) <= 0) fail(path, "dataset '/bench' is missing");
   Handle ds = dataset_handle(H5Dopen2(file.get(), "bench", H5P_DEFAULT));
@@ -277,7 +252,7 @@ BenchContents read_bench_file(const std::string& path) {
       fail(path, fmt::format("dataset '/bench' has no column '{}'", c.name));
     }
   }
-  Handle str = string_type();
+  Handle str = detail::utf8_string_type();
   Handle mem = row_type(cols, row_size, str);
   const auto rows = static_cast<std::size_t>(dims[0]);
   check_memory(checked_mul(rows, row_size, "bench table"), "bench table");

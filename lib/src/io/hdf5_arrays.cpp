@@ -1,3 +1,5 @@
+#include "atomic_file.hpp"
+#include "hdf5_attributes.hpp"
 #include "hdf5_handles.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 
@@ -162,14 +164,6 @@ HeadArrays read_values(OpenDataset& ds, const std::string& path, const char* nam
 // ---------------------------------------------------------------------------
 // Writing.
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
-
-bool path_exists(const std::string& path) {
-  std::error_code ec;
-  const auto status = std::filesystem::symlink_status(path, ec);
-  return !ec && std::filesystem::exists(status);
-}
-
 void check_array(const HeadArrays& a, const std::string& file, const char* name) {
   const std::string what = fmt::format("output file '{}': dataset '{}'", file, name);
   const std::uint64_t expected = checked_mul(checked_mul(a.heads, a.n_tokens, what), a.dim, what);
@@ -196,83 +190,18 @@ void write_dataset(hid_t file, const std::string& path, const char* name, const 
 }
 
 void write_string_attribute(hid_t file, const std::string& path, const std::string& name, const std::string& value) {
-  const std::string where = fmt::format("output file '{}': attribute '{}'", path, name);
-  // Variable-length UTF-8 strings: h5py reads these as str (fixed-length
-  // strings would come back as bytes).
-  Handle type = type_handle(H5Tcopy(H5T_C_S1));
-  if (!type.valid() || H5Tset_size(type.get(), H5T_VARIABLE) < 0 || H5Tset_cset(type.get(), H5T_CSET_UTF8) < 0) {
-    throw InvalidArgument(fmt::format("{}: cannot create string type", where));
-  }
-  Handle space = space_handle(H5Screate(H5S_SCALAR));
-  if (!space.valid()) throw InvalidArgument(fmt::format("{}: cannot create dataspace", where));
-  Handle attribute =
-      attribute_handle(H5Acreate2(file, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  if (!attribute.valid()) throw InvalidArgument(fmt::format("{} cannot be created", where));
-  const char* text = value.c_str();
-  if (H5Awrite(attribute.get(), type.get(), &text) < 0) throw InvalidArgument(fmt::format("{} cannot be written", where));
-  if (!attribute.close()) throw InvalidArgument(fmt::format("{} cannot be closed", where));
-}
-
-// Moves `tmp` to `path`. Without overwrite, link(2) refuses an existing target
-// atomically (rename would silently replace a file created meanwhile); where
-// hard links are unsupported, falls back to rename.
-void move_into_place(const std::string& tmp, const std::string& path, bool overwrite) {
-  if (!overwrite) {
-    if (::link(tmp.c_str(), path.c_str()) == 0) {
-      ::unlink(tmp.c_str());
-      return;
-    }
-    const int err = errno;
-    if (err == EEXIST) {
-      throw InvalidArgument(fmt::format("output file '{}': already exists (refusing to overwrite it)", path));
-    }
-    if (err != EPERM && err != ENOTSUP && err != EOPNOTSUPP && err != EXDEV && err != EMLINK) {
-      throw InvalidArgument(fmt::format("output file '{}': cannot move temporary file '{}' into place: {}", path, tmp,
-                                        errno_text(err)));
-    }
-    if (path_exists(path)) {
-      throw InvalidArgument(fmt::format("output file '{}': already exists (refusing to overwrite it)", path));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    throw InvalidArgument(fmt::format("output file '{}': cannot rename temporary file '{}' into place: {}", path, tmp,
-                                      errno_text(err)));
+  if (!detail::write_string_attribute(file, name.c_str(), value)) {
+    throw InvalidArgument(fmt::format("output file '{}': attribute '{}' cannot be written", path, name));
   }
 }
 
-// Creates `path` atomically: `fill` writes into an HDF5 file at a temporary
-// name in the same directory, which is then flushed, synced and renamed into
-// place. On any failure the temporary file is removed and an existing `path`
-// is left untouched.
+// Creates `path` atomically (atomic_file.hpp): `fill` writes the HDF5 file.
 template <typename Fill>
 void write_atomically(const std::string& path, bool overwrite, Fill&& fill) {
-  QuietHdf5Errors quiet;
-  if (path.empty()) throw InvalidArgument("output file '': the path is empty");
-  if (!overwrite && path_exists(path)) {
-    throw InvalidArgument(fmt::format("output file '{}': already exists (refusing to overwrite it)", path));
-  }
-  const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  detail::RemoveOnFailure cleanup{tmp};
-
-  {
-    Handle file = file_handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid()) {
-      throw InvalidArgument(fmt::format("output file '{}': cannot create temporary file '{}'", path, tmp));
-    }
-    fill(file.get());
-    if (!file.close()) {
-      throw InvalidArgument(fmt::format("output file '{}': cannot finish writing temporary file '{}'", path, tmp));
-    }
-  }
-  // Make the data durable before the rename publishes it.
-  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-  move_into_place(tmp, path, overwrite);
-  cleanup.armed = false;
+  detail::AtomicWrite how;
+  how.label = "output file";
+  how.replace = overwrite;
+  detail::write_hdf5_atomically(path, how, fill);
 }
 
 }  // namespace
@@ -349,6 +278,9 @@ void write_run_output(const std::string& path, const HeadArrays& y, const HeadAr
     write_dataset(file, path, "y_truth", {y_truth.heads, y_truth.n_tokens, y_truth.dim}, y_truth.data.data());
     write_dataset(file, path, "z", {y.heads, y.n_tokens}, z.data());
     for (const auto& [name, value] : attributes) write_string_attribute(file, path, name, value);
+    if (const char* name = detail::write_build_attributes(file, build_info())) {
+      throw InvalidArgument(fmt::format("output file '{}': attribute '{}' cannot be written", path, name));
+    }
   });
 }
 

@@ -13,6 +13,8 @@
 #include <system_error>
 #include <vector>
 
+#include "atomic_file.hpp"
+#include "hdf5_attributes.hpp"
 #include "hdf5_handles.hpp"
 #include "satalab/error.hpp"
 #include "satalab/version.hpp"
@@ -25,31 +27,15 @@ using detail::Handle;
 constexpr const char* kFormat = "satalab SATA state";
 constexpr const char* kFormatVersion = "1";
 
-bool path_exists(const std::string& path) {
-  std::error_code ec;
-  return std::filesystem::exists(std::filesystem::symlink_status(path, ec)) && !ec;
-}
-
 Handle string_type() {
-  Handle type = detail::type_handle(H5Tcopy(H5T_C_S1));
-  if (!type.valid() || H5Tset_size(type.get(), H5T_VARIABLE) < 0 ||
-      H5Tset_cset(type.get(), H5T_CSET_UTF8) < 0) {
-    throw InvalidArgument("SATA state file: cannot create an HDF5 string type");
-  }
+  Handle type = detail::utf8_string_type();
+  if (!type.valid()) throw InvalidArgument("SATA state file: cannot create an HDF5 string type");
   return type;
 }
 
 void write_string_attribute(hid_t file, const std::string& path, const std::string& name,
                             const std::string& value) {
-  Handle type = string_type();
-  Handle space = detail::space_handle(H5Screate(H5S_SCALAR));
-  Handle attribute =
-      detail::attribute_handle(space.valid() ? H5Acreate2(file, name.c_str(), type.get(),
-                                                          space.get(), H5P_DEFAULT, H5P_DEFAULT)
-                                             : -1);
-  const char* text = value.c_str();
-  if (!attribute.valid() || H5Awrite(attribute.get(), type.get(), &text) < 0 ||
-      !attribute.close()) {
+  if (!detail::write_string_attribute(file, name.c_str(), value)) {
     throw InvalidArgument(
         fmt::format("SATA state file '{}': attribute '{}' cannot be written", path, name));
   }
@@ -164,7 +150,7 @@ RuntimeSataState read_values(hid_t f, const std::string& path, RuntimeSataState 
 void write_sata_state(const std::string& path, const RuntimeSataState& state, bool overwrite) {
   detail::QuietHdf5Errors quiet;
   if (path.empty()) throw InvalidArgument("SATA state file '': the path is empty");
-  if (!overwrite && path_exists(path)) {
+  if (!overwrite && detail::path_exists(path)) {
     throw InvalidArgument(
         fmt::format("SATA state file '{}': already exists (refusing to overwrite it)", path));
   }
@@ -186,22 +172,17 @@ void write_sata_state(const std::string& path, const RuntimeSataState& state, bo
                                   : "sqrt(d_key)"},
   };
   const hsize_t dims[2] = {state.features(), state.d_value() + 1};
-  const std::string tmp = fmt::format("{}.tmp.{}", path, static_cast<long>(::getpid()));
-  detail::RemoveOnFailure cleanup{tmp};
-  {
-    Handle file =
-        detail::file_handle(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid()) {
-      throw InvalidArgument(
-          fmt::format("SATA state file '{}': cannot create temporary file '{}'", path, tmp));
-    }
+  detail::AtomicWrite how;
+  how.label = "SATA state file";
+  how.replace = overwrite;
+  detail::write_hdf5_atomically(path, how, [&](hid_t file) {
     const std::vector<double> values = state.values();
     if (state.policy().carrier == Carrier::f32) {
       const std::vector<float> narrow(values.begin(), values.end());  // exact: float carrier values
-      write_dataset(file.get(), path, "state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims,
+      write_dataset(file, path, "state", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, dims,
                     narrow.data());
     } else {
-      write_dataset(file.get(), path, "state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dims,
+      write_dataset(file, path, "state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dims,
                     values.data());
     }
     if (state.policy().carrier == Carrier::mp) {
@@ -209,30 +190,16 @@ void write_sata_state(const std::string& path, const RuntimeSataState& state, bo
       std::vector<const char*> text(hex.size());
       for (std::size_t i = 0; i < hex.size(); ++i) text[i] = hex[i].c_str();
       Handle type = string_type();
-      write_dataset(file.get(), path, "state_hex", type.get(), type.get(), dims, text.data());
+      write_dataset(file, path, "state_hex", type.get(), type.get(), dims, text.data());
     }
     for (const auto& [name, value] : attributes)
-      write_string_attribute(file.get(), path, name, value);
-    if (!file.close())
+      write_string_attribute(file, path, name, value);
+    if (const char* name = detail::write_build_attributes(file, build_info())) {
       throw InvalidArgument(
-          fmt::format("SATA state file '{}': cannot finish writing '{}'", path, tmp));
-  }
-  if (const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-  // link(2) refuses an existing target atomically; rename replaces it (overwrite).
-  if (!overwrite ? ::link(tmp.c_str(), path.c_str()) != 0
-                 : std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    throw InvalidArgument(fmt::format("SATA state file '{}': cannot move '{}' into place: {}", path,
-                                      tmp,
-                                      std::error_code(err, std::generic_category()).message()));
-  }
-  if (!overwrite) ::unlink(tmp.c_str());
-  cleanup.armed = false;
+          fmt::format("SATA state file '{}': attribute '{}' cannot be written", path, name));
+    }
+  });
 }
-
 RuntimeSataState read_sata_state(const std::string& path) {
   detail::QuietHdf5Errors quiet;
   std::error_code ec;

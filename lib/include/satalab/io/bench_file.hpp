@@ -9,7 +9,10 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <optional>
 #include <vector>
+
+#include "satalab/build_info.hpp"
 
 namespace satalab {
 
@@ -62,6 +65,9 @@ struct BenchContents {
   int schema_version = 0;
   BenchMetadata metadata;
   std::vector<BenchRow> rows;
+  // The build that wrote the file (attributes build_*, always this binary's
+  // build_info() when writing); nullopt for files written before builds were recorded.
+  std::optional<BuildInfo> build;
 };
 // Throws InvalidArgument naming a missing attribute, dataset or column, or a
 // schema version other than kBenchSchemaVersion.

@@ -33,9 +33,10 @@ QkvArrays read_qkv(const std::string& path);
 void write_qkv(const std::string& path, const QkvArrays& qkv, bool overwrite);
 
 // Writes y, y_truth (float64 [heads, n_tokens, d_value]), z (float64
-// [heads, n_tokens]) and string attributes on the root group. The file is
-// written under a temporary name in the same directory and renamed into place,
-// so a reader never sees a half-written file. An existing file is refused
+// [heads, n_tokens]), the string attributes and the build attributes
+// (build_commit, build_compiler, build_flags, build_isa, build_exp_library) on
+// the root group. The file is written under a temporary name in the same
+// directory and renamed into place, so a reader never sees a half-written file. An existing file is refused
 // (InvalidArgument) unless overwrite is true.
 void write_run_output(const std::string& path, const HeadArrays& y, const HeadArrays& y_truth,
                       std::span<const double> z, const std::map<std::string, std::string>& attributes,

@@ -20,89 +20,50 @@
 #include <string_view>
 #include <vector>
 
-#include "satalab/metrics/error_metrics.hpp"
+#include "satalab/build_info.hpp"
+#include "satalab/error.hpp"
+#include "satalab/experiment/point.hpp"
 
 namespace satalab {
 
 // 2: columns kv_quant, bytes_per_sequence, kv_key_scale, kv_value_scale (method exact-kvquant).
 // 3: root attributes sweep_id, shard_index, shard_count, shard_points (and in the journal header).
 inline constexpr int kResultsSchemaVersion = 3;
-// Per-position summaries have this many blocks of token positions (fewer when n_tokens is smaller).
-inline constexpr std::size_t kPositionBlocks = 16;
-
-// The parameters of one point: every key of a sweep file after expansion.
-struct PointParams {
-  std::uint64_t point_id = 0;  // index in the expanded grid (stable for a given config)
-  std::string method = "sata";
-  std::uint32_t taylor_terms = 4;
-  std::uint32_t d_key = 8, d_value = 8, heads = 1;
-  std::uint64_t n_tokens = 1024;
-  double scale = 1.0;
-  std::string precision = "fp32";
-  std::string truth = "auto";  // resolved truth precision is recorded in PointResult::truth_used
-  bool causal = true;
-  std::uint32_t chunk = 0;  // 0: default
-  std::string placement = "paper";
-  std::string workload = "gaussian";  // gaussian, heavy-tailed, needle, file
-  double dof = 3.0;                   // heavy-tailed: Student-t degrees of freedom
-  double needle_logit = 8.0;          // needle: logit of the aligned key
-  std::string input_file;             // file workload
-  std::uint64_t seed = 1;
-  double softmax_denominator = 0;     // 0: sqrt(d_key)
-  // 0: truth (and the Taylor-quadratic oracle and the exact baseline) on every
-  // query row; R: on R evenly spaced rows per head (the last always included),
-  // and every error statistic over those rows only. Makes long contexts
-  // affordable: the truth costs O(R·n) instead of O(n²).
-  std::uint64_t truth_rows = 0;
-  std::string kv_quant = "none";      // exact-kvquant: the KV-cache scheme (attention/quantized_kv.hpp)
-};
-
-// Query rows per head at which a point's errors are measured: n_tokens, or
-// truth_rows when that is smaller (positions (r+1)·n/R - 1, r = 0..R-1,
-// integer division). Raw outputs have this many rows.
-inline std::uint64_t measured_rows(const PointParams& p) {
-  return p.truth_rows == 0 || p.truth_rows >= p.n_tokens ? p.n_tokens : p.truth_rows;
-}
-
-// What a point measured. Unmeasured numbers are NaN (e.g. truncation for exact).
-struct PointResult {
-  std::string status = "ok";  // "ok", or "failed: <one-line reason>"
-  std::string truth_used;     // e.g. "fp64", "mp128"
-  ErrorMetrics total;                     // method vs exact at truth precision
-  std::optional<ErrorMetrics> truncation;  // taylor-quadratic@truth vs exact@truth
-  std::optional<ErrorMetrics> rounding;    // method vs taylor-quadratic@truth
-  std::optional<ErrorMetrics> baseline;    // exact@policy vs exact@truth
-  NormaliserStats normalisers;
-  double logit_max_abs = 0, logit_std = 0;
-  double needle_hit_rate = std::numeric_limits<double>::quiet_NaN();  // needle workload only
-  // The same for exact attention at truth precision: how often the needle can
-  // be retrieved at all (NaN unless needle, and when truth_rows < n_tokens).
-  double needle_truth_hit_rate = std::numeric_limits<double>::quiet_NaN();
-  std::uint64_t state_elements = 0, flops_per_token = 0, kv_cache_elements = 0;
-  std::uint64_t bytes_per_sequence = 0;  // KV cache (exact methods) or SATA state, all heads (compute.hpp)
-  // exact-kvquant with a float cast: the absmax scale of K and V (the largest per-head one with -head).
-  double kv_key_scale = std::numeric_limits<double>::quiet_NaN();
-  double kv_value_scale = std::numeric_limits<double>::quiet_NaN();
-  double wall_s = 0;        // this point's method + metrics
-  double truth_wall_s = 0;  // truth computation (0 when reused from another point)
-  // Raw outputs, only with --save-outputs (float64 [heads, rows, d_value] and
-  // [heads, rows], rows = measured_rows(params)).
-  std::vector<double> y, y_truth, z;
-};
-
-struct PointRecord {
-  PointParams params;
-  PointResult result;
-};
-
 // Root attributes of a results file. A file holds the points of shard
 // shard_index of shard_count of the sweep (1 of 1: the whole sweep, e.g. a
 // single-process run or a merge); shard_points of them belong to it.
+//
+// Provenance (docs/results-schema.md): `builds` lists every build that
+// computed points of the file (table /builds), each record's `build` indexes
+// it (dataset /point_build); the root attributes build_* name the build that
+// wrote the file itself. ResultsFile and write_results fill them for the
+// writing binary (satalab::build_info()); files written before builds were
+// recorded read back with one build whose fields are all "unknown".
 struct SweepMetadata {
   std::string satalab_version, git_commit, command_line, config_text, start_time;
   std::uint64_t total_points = 0;
   std::uint64_t shard_index = 1, shard_count = 1, shard_points = 0;
+  std::vector<BuildInfo> builds;
 };
+
+// A build whose fields are all "unknown" (points of files that predate build
+// records); `commit` may be known from the journal header.
+BuildInfo unknown_build(const std::string& commit = "unknown");
+
+// Resuming a file that holds points computed by another build than this
+// binary's (ResultsFile with allow_mixed_builds false). The message names the
+// file and the first difference, e.g. "results file 'r.h5' was written by
+// another build (instruction set 'x86-64-v4' vs 'x86-64-v3')"; a command line
+// adds how to continue anyway.
+class MixedBuilds : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
+// The first difference between the builds of `existing` points and `build`,
+// as build_difference() words it ("it records no build" for unknown builds);
+// empty when every one equals `build`.
+std::string builds_difference(const std::vector<BuildInfo>& existing, const BuildInfo& build);
 
 // The sweep's identity: 16 hex digits of the 64-bit FNV-1a hash of the
 // normalised config text (the `sweep_id` attribute). Files of one sweep share
@@ -123,7 +84,9 @@ class ResultsFile {
  public:
   // Opens for writing. resume: the existing config text must equal
   // metadata.config_text (else InvalidArgument naming the file).
-  ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode);
+  // Points of another build than this binary's in a resumed file: MixedBuilds,
+  // unless allow_mixed_builds; then the file records both builds.
+  ResultsFile(std::string path, const SweepMetadata& metadata, OpenMode mode, bool allow_mixed_builds = false);
   // Writes the HDF5 file if points were added since the last write (errors
   // are printed to stderr, not thrown: the journal keeps the points); keeps
   // the journal unless it holds no point.
@@ -159,6 +122,7 @@ class ResultsFile {
   int journal_fd_ = -1;             // open and flock'ed (one writer per file) until finish()
   std::uint64_t journal_size_ = 0;  // bytes of intact records; a failed append is truncated back to it
   std::uint64_t journal_points_start_ = 0;  // bytes of the journal's header record
+  std::uint32_t build_ = 0;                 // this binary's index in metadata_.builds
   double last_write_ = 0;
   bool dirty_ = false;
 };
@@ -170,6 +134,7 @@ struct ResultsContents {
   SweepMetadata metadata;
   int schema_version = 0;
   std::vector<PointRecord> records;
+  std::optional<BuildInfo> writer;  // root attributes build_*; nullopt for older files
 };
 ResultsContents read_results(const std::string& path);
 

@@ -9,7 +9,9 @@
 // String attributes on the root group: format ("satalab SATA state"),
 // format_version ("1"), satalab_version, git_commit, d_key, d_value,
 // taylor_terms, tokens, precision, coefficient_placement, chunk, and
-// softmax_denominator (a decimal that round-trips, or "sqrt(d_key)").
+// softmax_denominator (a decimal that round-trips, or "sqrt(d_key)"); and the
+// build that wrote it: build_commit, build_compiler, build_flags, build_isa,
+// build_exp_library (satalab/build_info.hpp; absent in older files, not read).
 #include <string>
 
 #include "satalab/attention/runtime_sata_state.hpp"

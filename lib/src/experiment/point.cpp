@@ -1,0 +1,195 @@
+#include "satalab/experiment/point.hpp"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <cmath>
+
+#include "satalab/attention/compute.hpp"
+#include "satalab/attention/quantized_kv.hpp"
+#include "satalab/basis/symmetric_basis.hpp"
+#include "satalab/cost/cost.hpp"
+
+namespace satalab {
+namespace {
+
+constexpr std::pair<Workload, std::string_view> kWorkloads[] = {{Workload::gaussian, "gaussian"},
+                                                               {Workload::heavy_tailed, "heavy-tailed"},
+                                                               {Workload::needle, "needle"},
+                                                               {Workload::file, "file"}};
+
+// The time model, calibrated on a 2-core AVX-512 machine: the O(n^2)
+// computations (truth, Taylor-quadratic at truth, exact baseline at the
+// policy) as pair work, plus SATA's state work. Policies that accumulate in
+// the carrier's own format run as matrix products (fast); fp16/bf16
+// accumulation and mp round every operation in software (slow).
+double pair_seconds(double pairs, double d_key, double d_value, const PrecisionPolicy& policy) {
+  if (policy.carrier == Carrier::mp) return pairs * (d_key + d_value + 20) / 1.5e7;
+  if (uses_matrix_products(policy)) return pairs * (2 * (d_key + d_value) / 2e10 + 2e-9);  // GEMMs + one exp per pair
+  return pairs * (d_key + d_value + 20) / 2e8;
+}
+
+}  // namespace
+
+double softmax_denominator(const PointParams& p) {
+  return p.softmax_denominator > 0 ? p.softmax_denominator : std::sqrt(static_cast<double>(p.d_key));
+}
+
+PointResult unmeasured_result(const std::string& status) {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  PointResult r;
+  r.status = status;
+  r.total.abs_error = r.total.rel_error = r.total.normwise_rel_error = Quantiles{nan, nan, nan, nan, nan};
+  r.normalisers.min = r.normalisers.min_abs = nan;
+  r.logit_max_abs = r.logit_std = nan;
+  return r;
+}
+
+void fill_costs(const PointParams& p, PointResult& r) {
+  const SataCost cost = sata_cost(p.d_key, p.d_value, p.taylor_terms);
+  r.state_elements = p.method == "sata" ? cost.state_elements : 0;
+  r.flops_per_token =
+      p.method == "sata" ? cost.flops_per_token : conventional_flops_per_token(p.d_key, p.d_value, p.n_tokens);
+  r.kv_cache_elements = kv_cache_elements(p.d_key, p.d_value, p.n_tokens);
+}
+
+Workload workload_by_name(std::string_view name) {
+  for (const auto& [w, n] : kWorkloads) {
+    if (n == name) return w;
+  }
+  throw InvalidArgument(
+      fmt::format("workload '{}' is unknown (allowed: gaussian, heavy-tailed, needle, file)", name));
+}
+
+std::string_view workload_name(Workload workload) {
+  for (const auto& [w, n] : kWorkloads) {
+    if (w == workload) return n;
+  }
+  return "?";
+}
+
+PrecisionPolicy truth_policy(std::string_view name, const PrecisionPolicy& policy) {
+  if (name != "auto") {
+    const PrecisionPolicy truth = precision_policy(name);
+    if (truth.name != "fp64" && truth.carrier != Carrier::mp) {
+      throw InvalidArgument(fmt::format(
+          "truth precision '{}' is not allowed (allowed: fp64, mp<bits> e.g. mp256)", name));
+    }
+    return truth;
+  }
+  if (policy.carrier == Carrier::f32) return precision_policy("fp64");
+  if (policy.carrier == Carrier::f64) return precision_policy("mp128");
+  return precision_policy(fmt::format("mp{}", 2 * policy.mp_bits));
+}
+
+namespace {
+
+std::string spell_neutral(std::string_view key) {
+  return key == "taylor_terms" ? "taylor_terms P =" : std::string(key);
+}
+
+std::string spell_template(const std::string& text, std::string (*spell)(std::string_view)) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] != '@') {
+      out += text[i++];
+      continue;
+    }
+    std::size_t end = i + 1;
+    while (end < text.size() && (std::islower(static_cast<unsigned char>(text[end])) || text[end] == '_')) ++end;
+    out += spell(std::string_view(text).substr(i + 1, end - i - 1));
+    i = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+InvalidMethodOption::InvalidMethodOption(std::string message_template)
+    : InvalidArgument(spell_template(message_template, spell_neutral)), template_(std::move(message_template)) {}
+
+std::string InvalidMethodOption::spelled(std::string (*spell)(std::string_view key)) const {
+  return spell_template(template_, spell);
+}
+
+void validate_method_options(Method method, const AttentionOptions& options) {
+  if (method != Method::exact_kvquant && options.kv_quant.kind != KvQuantKind::none) {
+    throw InvalidMethodOption(fmt::format("@kv_quant '{}' applies only to @method exact-kvquant (got @method {})",
+                                          options.kv_quant.name, method_name(method)));
+  }
+  if (options.taylor_terms < 1) {
+    throw InvalidMethodOption(fmt::format("@taylor_terms {} is invalid (must be >= 1)", options.taylor_terms));
+  }
+  if (method == Method::sata && options.taylor_terms > SymmetricBasis::kMaxTaylorTerms) {
+    throw InvalidMethodOption(fmt::format("@taylor_terms {} is invalid for sata (allowed: 1 .. {})",
+                                          options.taylor_terms, SymmetricBasis::kMaxTaylorTerms));
+  }
+  if (const auto& c = options.softmax_denominator; c && !(std::isfinite(*c) && *c > 0)) {
+    throw InvalidMethodOption(fmt::format("@softmax_denominator {} is invalid (must be finite and > 0)", *c));
+  }
+}
+
+double PointSpec::softmax_denominator() const {
+  return options.softmax_denominator.value_or(std::sqrt(static_cast<double>(d_key)));
+}
+
+PointSpec point_spec(const PointParams& p) {
+  PointSpec s;
+  s.method = method_by_name(p.method);
+  s.policy = precision_policy(p.precision);
+  s.truth = truth_policy(p.truth, s.policy);
+  s.options.taylor_terms = p.taylor_terms;
+  s.options.mask = p.causal ? Mask::causal : Mask::none;
+  s.options.chunk = p.chunk;
+  s.options.placement = placement_by_name(p.placement);
+  if (p.softmax_denominator > 0) s.options.softmax_denominator = p.softmax_denominator;
+  s.options.kv_quant = kv_quant_scheme(p.kv_quant);
+  validate_method_options(s.method, s.options);
+  s.workload = workload_by_name(p.workload);
+  s.heads = p.heads;
+  s.n_tokens = p.n_tokens;
+  s.d_key = p.d_key;
+  s.d_value = p.d_value;
+  s.scale = p.scale;
+  s.dof = p.dof;
+  s.needle_logit = p.needle_logit;
+  s.seed = p.seed;
+  s.input_file = p.input_file;
+  s.rows = measured_positions(p);
+  return s;
+}
+
+double point_seconds_estimate(const PointParams& p) {
+  const double n = static_cast<double>(p.n_tokens), h = p.heads, rows = static_cast<double>(measured_rows(p));
+  const double pairs = h * rows * (p.causal ? 0.5 * (n + 1) : n);  // (query, key) pairs of the measured rows
+  const PrecisionPolicy policy = precision_policy(p.precision);
+  const PrecisionPolicy truth = truth_policy(p.truth, policy);
+  double seconds = pair_seconds(pairs, p.d_key, p.d_value, truth);  // exact truth
+  if (p.method != "exact") {
+    seconds += pair_seconds(pairs, p.d_key, p.d_value, truth);   // Taylor-quadratic oracle
+    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);  // exact baseline at the policy
+  }
+  if (p.method == "sata") {
+    const double flops = static_cast<double>(sata_cost(p.d_key, p.d_value, p.taylor_terms).flops_per_token) * n * h;
+    if (policy.carrier == Carrier::mp) {
+      seconds += flops / 1.5e7;
+    } else if (uses_matrix_products(policy)) {
+      seconds += flops / (policy.carrier == Carrier::f32 ? 8e10 : 4e10);
+    } else {
+      seconds += flops / 2e8;
+    }
+  } else {
+    seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);
+  }
+  return seconds;
+}
+
+std::vector<std::size_t> measured_positions(const PointParams& p) {
+  const std::uint64_t rows = measured_rows(p);
+  if (rows == p.n_tokens) return {};
+  std::vector<std::size_t> positions(rows);
+  for (std::uint64_t r = 0; r < rows; ++r) positions[r] = static_cast<std::size_t>((r + 1) * p.n_tokens / rows - 1);
+  return positions;
+}
+
+}  // namespace satalab
