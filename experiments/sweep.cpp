@@ -29,6 +29,7 @@
 #include "satalab/memory.hpp"
 #include "satalab/metrics/error_metrics.hpp"
 #include "satalab/workload/gaussian.hpp"
+#include "workloads.hpp"
 #include "satalab/workload/heavy_tailed.hpp"
 #include "satalab/workload/needle.hpp"
 #include "satalab/version.hpp"
@@ -139,9 +140,13 @@ Inputs make_inputs(const PointParams& p) {
     in.qkv = in.needle->qkv;
   } else if (p.workload == "file") {
     in.qkv = read_qkv(p.input_file);
+  } else if (p.workload == "fitted") {
+    in.qkv = fitted_workload_inputs(read_qkv(p.input_file), p.input_file, p.heads, p.n_tokens, p.d_key, p.d_value,
+                                    p.seed);
   } else {
     throw InvalidArgument(fmt::format("point {}: unknown workload '{}'", p.point_id, p.workload));
   }
+  apply_modifiers(in.qkv, workload_modifiers(p), p.seed, p.scale, softmax_denominator(p));
   return in;
 }
 

@@ -224,6 +224,12 @@ TEST(WorkloadModifiers, BadParametersAreRefusedWithOneLineNamingTheValue) {
             "key-bias: norm = -1 is invalid (must be finite and >= 0)");
   EXPECT_EQ(message([&] { modifier_by_name("rotary"); }),
             "workload modifier 'rotary' is unknown (allowed: rope, outliers, key-bias, sink)");
+  EXPECT_EQ(message([&] { parse_modifier_list("rope+sink+rope"); }),
+            "workload modifiers 'rope+sink+rope': 'rope' is listed twice");
+  EXPECT_EQ(message([&] { parse_modifier_list("rope+"); }),
+            "workload modifier '' is unknown (allowed: rope, outliers, key-bias, sink)");
+  EXPECT_EQ(parse_modifier_list("sink+key-bias"), (std::vector<ModifierKind>{ModifierKind::sink, ModifierKind::key_bias}));
+  EXPECT_TRUE(parse_modifier_list("none").empty());
   GaussianWorkload one{1, 1, 4, 4, 1.0, 1};
   EXPECT_EQ(message([&] { fitted_inputs(gaussian_inputs(one), 10, 1); }),
             "fitted: the source has 1 token(s) per head (needs >= 2 to estimate a covariance)");

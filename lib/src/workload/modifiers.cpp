@@ -136,6 +136,23 @@ std::string_view modifier_name(ModifierKind kind) { return kNames[static_cast<st
 
 std::vector<std::string> modifier_names() { return {std::begin(kNames), std::end(kNames)}; }
 
+std::vector<ModifierKind> parse_modifier_list(std::string_view text) {
+  std::vector<ModifierKind> kinds;
+  if (text.empty() || text == "none") return kinds;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end = std::min(text.find('+', start), text.size());
+    const ModifierKind kind = modifier_by_name(text.substr(start, end - start));
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) {
+      throw InvalidArgument(fmt::format("workload modifiers '{}': '{}' is listed twice", text, modifier_name(kind)));
+    }
+    kinds.push_back(kind);
+    if (end == text.size()) break;
+    start = end + 1;
+  }
+  return kinds;
+}
+
 std::vector<std::size_t> outlier_channels(std::size_t d_key, std::size_t count, std::uint64_t seed,
                                           std::size_t position) {
   auto rng = modifier_rng(seed, position);

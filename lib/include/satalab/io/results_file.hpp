@@ -26,7 +26,7 @@ namespace satalab {
 
 // 2: columns kv_quant, bytes_per_sequence, kv_key_scale, kv_value_scale (method exact-kvquant).
 // 3: root attributes sweep_id, shard_index, shard_count, shard_points (and in the journal header).
-inline constexpr int kResultsSchemaVersion = 3;
+inline constexpr int kResultsSchemaVersion = 4;
 // Per-position summaries have this many blocks of token positions (fewer when n_tokens is smaller).
 inline constexpr std::size_t kPositionBlocks = 16;
 
@@ -55,6 +55,16 @@ struct PointParams {
   // affordable: the truth costs O(R·n) instead of O(n²).
   std::uint64_t truth_rows = 0;
   std::string kv_quant = "none";      // exact-kvquant: the KV-cache scheme (attention/quantized_kv.hpp)
+  // Workload modifiers applied after the base distribution, names joined by
+  // '+' (workload/modifiers.hpp), "" for none; and their parameters.
+  std::string modifiers;
+  double rope_theta = 10000.0;
+  std::uint32_t outlier_channels = 2;
+  double outlier_magnitude = 3.0;
+  double key_bias_norm = 4.0;
+  std::uint32_t sink_tokens = 1;
+  double sink_logit = 10.0;
+  double sink_alignment = 4.0;
 };
 
 // Query rows per head at which a point's errors are measured: n_tokens, or

@@ -41,7 +41,7 @@ struct WorkloadModifier {
   ModifierKind kind = ModifierKind::rope;
   double rope_theta = 10000.0;          // rope: base θ
   std::size_t outlier_channels = 2;     // outliers: how many channels
-  double outlier_magnitude = 8.0;       // outliers: factor on those channels
+  double outlier_magnitude = 3.0;       // outliers: factor on those channels
   double key_bias_norm = 4.0;           // key-bias: norm of the shared key direction
   std::size_t sink_tokens = 1;          // sink: how many leading tokens are sinks
   double sink_logit = 10.0;             // sink: mean logit s = q·k/c a sink draws
@@ -52,6 +52,10 @@ struct WorkloadModifier {
 ModifierKind modifier_by_name(std::string_view name);  // InvalidArgument lists the names
 std::string_view modifier_name(ModifierKind kind);
 std::vector<std::string> modifier_names();
+
+// A list written as names joined by '+' ("rope+outliers"); "" and "none" are
+// the empty list. InvalidArgument for an unknown or repeated name.
+std::vector<ModifierKind> parse_modifier_list(std::string_view text);
 
 // Applies the modifiers in order. `scale` is the base distribution's standard
 // deviation of q and k entries (the sink uses it), `softmax_denominator` the c
