@@ -902,7 +902,7 @@ while off < len(data):
         assert payload[16:16 + method_len].decode() == ("exact" if point_id == 1 else "sata")
     else:
         (version,) = struct.unpack_from("<I", payload, 0)
-        assert version == 3
+        assert version == 4
     magics.append(magic)
     off += 16 + length
 assert off == len(data)
