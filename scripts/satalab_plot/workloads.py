@@ -9,6 +9,7 @@ from matplotlib.lines import Line2D
 
 from .figure import error_label, finish, log10_or_nan, new_figure
 from .results import Results, apply_where, describe_fixed, one_point_per_cell
+from .sweeps import _mark_infinite
 
 
 def workload_label(row) -> str:
@@ -46,6 +47,9 @@ def error_vs_p(results: Results, args) -> str:
             exact = np.nanmedian(log10_or_nan(line[baseline]))
             if np.isfinite(exact):
                 ax.axhline(exact, color=colors[label], lw=0.9, ls=":")
+        for label in labels:
+            line = sub[sub.workload_label == label]
+            _mark_infinite(ax, line.taylor_terms, line[column], colors[label])
         ax.set_xticks(sorted(sub.taylor_terms.unique()))
         ax.grid(True, alpha=0.4)
         ax.set_xlabel("Taylor terms P", fontsize=8)
@@ -57,6 +61,7 @@ def error_vs_p(results: Results, args) -> str:
                for l in labels]
     handles.append(Line2D([], [], color="0.3", ls=":", label="exact attention at the same precision"))
     axes[0, -1].legend(handles=handles, fontsize=6, loc="best")
-    title = ("SATA's median error vs P per workload (dotted: exact attention's own error)\n"
+    title = ("SATA's median error vs P per workload (dotted: exact attention's own error; "
+             "triangles on the top edge: infinite error)\n"
              f"{describe_fixed(frame, skip=('taylor_terms', 'd_key', 'workload', 'modifiers', 'workload_label'))}")
     return finish(fig, title, results.caption(args.where), args.out, args.dpi, args.pdf)
