@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "satalab/error.hpp"
+#include "satalab/io/output_path.hpp"
 #include "satalab/io/results_file.hpp"
 
 namespace satalab::cli {
@@ -97,6 +98,11 @@ int run_merge(const MergeOptions& o, const std::string& command_line) {
   }
   if (!o.force && fs::exists(fs::symlink_status(o.out, ec))) {
     throw InvalidArgument(fmt::format("'{}' exists (use --force to replace it)", o.out));
+  }
+  try {
+    check_output_path(o.out, OutputMode::replace);  // the directory, before reading any input
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(fmt::format("--out: {}", e.what()));
   }
 
   std::vector<ResultsContents> files;

@@ -19,7 +19,9 @@
 #include "satalab/experiment/evaluate.hpp"
 #include "satalab/metrics/error_metrics.hpp"
 #include "satalab/numeric/precision_policy.hpp"
+#include "satalab/io/output_path.hpp"
 #include "satalab/workload/gaussian.hpp"
+#include "satalab/workload/modifiers.hpp"
 #include "satalab/version.hpp"
 
 namespace satalab::cli {
@@ -38,6 +40,8 @@ struct RunOptions {
   GaussianWorkload workload;
   std::size_t d_value = 0;  // 0: equal to d_key
   std::string input;
+  std::string fitted;         // fit a per-head gaussian to this file's q, k, v
+  PointParams modifiers;      // the modifiers and their parameters (modifiers, rope_theta, ...)
   std::string save;
   bool overwrite = false;
   std::uint64_t memory_limit = 0;
@@ -67,8 +71,12 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
              policy.name, policy.input.name, policy.compute.name, policy.accumulate.name, truth.name);
   fmt::print("  {} placement={} c={:.6g}{}\n", causal ? "causal" : "non-causal", placement_name(attention.placement), c,
              method == Method::sata && causal ? fmt::format(" chunk={}", attention.effective_chunk()) : "");
-  const std::string source = o.input.empty() ? fmt::format("gaussian scale={} seed={}", o.workload.scale, o.workload.seed)
-                                             : fmt::format("file {}", std::filesystem::path(o.input).filename().string());
+  std::string source =
+      !o.fitted.empty()  ? fmt::format("fitted to {} seed={}", std::filesystem::path(o.fitted).filename().string(),
+                                       o.workload.seed)
+      : o.input.empty() ? fmt::format("gaussian scale={} seed={}", o.workload.scale, o.workload.seed)
+                        : fmt::format("file {}", std::filesystem::path(o.input).filename().string());
+  if (!o.modifiers.modifiers.empty()) source += " modifiers=" + o.modifiers.modifiers;
   const LogitStats logits = logit_stats(inputs, c, causal);
   fmt::print("  inputs: {} heads={} n_tokens={} d_key={} d_value={}; logits s=q.k/c: max|s|={:.3g} std={:.3g}\n\n",
              source, inputs.q.heads, inputs.q.n_tokens, inputs.q.dim, inputs.v.dim, logits.max_abs, logits.std);
@@ -141,15 +149,28 @@ int run(const RunOptions& o, const std::string& command_line) {
   if (!o.save.empty() && !o.overwrite && std::filesystem::exists(o.save)) {
     throw InvalidArgument(fmt::format("--save '{}': file exists (use --force to replace it)", o.save));
   }
+  // Everything else that could stop the file being written, before any work.
+  if (!o.save.empty()) {
+    try {
+      check_output_path(o.save, o.overwrite ? OutputMode::replace : OutputMode::create);
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(fmt::format("--save: {}", e.what()));
+    }
+  }
+  const std::vector<WorkloadModifier> modifiers = workload_modifiers(o.modifiers);
 
   PointInputs point;
-  if (o.input.empty()) {
+  if (!o.fitted.empty()) {
+    point.qkv = fitted_inputs(read_qkv(o.fitted), o.workload.n_tokens, o.workload.seed);
+  } else if (o.input.empty()) {
     GaussianWorkload w = o.workload;
     w.d_value = o.d_value ? o.d_value : w.d_key;
     point.qkv = gaussian_inputs(w);
   } else {
     point.qkv = read_qkv(o.input);
   }
+  const double c_inputs = o.softmax_denominator.value_or(std::sqrt(static_cast<double>(point.qkv.q.dim)));
+  apply_modifiers(point.qkv, modifiers, o.workload.seed, o.workload.scale, c_inputs);
   spec.heads = point.qkv.q.heads;
   spec.n_tokens = point.qkv.q.n_tokens;
   spec.d_key = point.qkv.q.dim;
@@ -195,6 +216,8 @@ int run(const RunOptions& o, const std::string& command_line) {
         {"softmax_denominator", fmt::format("{:.17g}", c)},
         {"kv_quant", attention.kv_quant.name},
         {"bytes_per_sequence", std::to_string(sequence_bytes)},
+        {"workload", !o.fitted.empty() ? "fitted" : o.input.empty() ? "gaussian" : "file"},
+        {"modifiers", o.modifiers.modifiers},
     };
     if (!result.output.kv_scales_key.empty()) {
       attributes["kv_key_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_key, " "));
@@ -254,7 +277,7 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
   auto* scale = cmd->add_option("--scale", o->workload.scale, "Generated inputs: standard deviation of q and k entries")
                     ->capture_default_str();
   auto* seed = cmd->add_option("--seed", o->workload.seed, "Generated inputs: random seed")->capture_default_str();
-  cmd->add_option("--input", o->input,
+  auto* input = cmd->add_option("--input", o->input,
                   "HDF5 file with datasets q, k, v of shape [heads, n_tokens, d] (float32 or float64)")
       ->excludes(heads)
       ->excludes(n)
@@ -262,6 +285,33 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
       ->excludes(dv)
       ->excludes(scale)
       ->excludes(seed);
+  cmd->add_option("--fitted", o->fitted,
+                  "Generate inputs from a per-head gaussian fitted to this HDF5 file's q, k, v (mean and\n"
+                  "covariance per head); heads and head sizes from the file, --n-tokens and --seed as given")
+      ->excludes(input)
+      ->excludes(heads)
+      ->excludes(dk)
+      ->excludes(dv)
+      ->excludes(scale);
+  cmd->add_option("--modifiers", o->modifiers.modifiers,
+                  "Workload modifiers applied to the inputs in order, joined by '+': rope (rotary positions),\n"
+                  "outliers (a few large channels in q and k), key-bias (a shared key direction), sink (leading\n"
+                  "tokens every query attends to), e.g. rope+outliers");
+  cmd->add_option("--rope-theta", o->modifiers.rope_theta, "rope: base theta (channel pair t turns by i*theta^(-2t/d))")
+      ->capture_default_str();
+  cmd->add_option("--outlier-channels", o->modifiers.outlier_channels, "outliers: number of channels")
+      ->capture_default_str();
+  cmd->add_option("--outlier-magnitude", o->modifiers.outlier_magnitude, "outliers: factor on those channels")
+      ->capture_default_str();
+  cmd->add_option("--key-bias-norm", o->modifiers.key_bias_norm, "key-bias: norm of the direction added to every key")
+      ->capture_default_str();
+  cmd->add_option("--sink-tokens", o->modifiers.sink_tokens, "sink: number of leading sink tokens")
+      ->capture_default_str();
+  cmd->add_option("--sink-logit", o->modifiers.sink_logit, "sink: mean logit s = q.k/c a sink draws")
+      ->capture_default_str();
+  cmd->add_option("--sink-alignment", o->modifiers.sink_alignment,
+                  "sink: the queries' shared component in units of --scale (sink logits' spread = logit/alignment)")
+      ->capture_default_str();
   cmd->add_option("--save", o->save, "Write y, y_truth [heads, n, d_value] and z [heads, n] (float64) to this HDF5 file");
   cmd->add_flag("--force", o->overwrite, "Replace the --save file if it exists");
   cmd->add_option("--memory-limit", o->memory_limit,

@@ -67,7 +67,7 @@ std::string duration_text(double s) {
 std::string point_label(const PointParams& p) {
   const std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant : fmt::format("P={}", p.taylor_terms);
   return fmt::format("#{} {} {} d={} H={} n={} scale={} {} {}", p.point_id, p.method, variant, p.d_key, p.heads,
-                     p.n_tokens, p.scale, p.precision, p.workload);
+                     p.n_tokens, p.scale, p.precision, p.modifiers.empty() ? p.workload : p.workload + "+" + p.modifiers);
 }
 
 void print_summary(const std::vector<PointRecord>& records) {

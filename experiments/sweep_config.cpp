@@ -23,6 +23,7 @@
 #include "satalab/basis/feature_map.hpp"
 #include "satalab/error.hpp"
 #include "satalab/numeric/precision_policy.hpp"
+#include "satalab/workload/modifiers.hpp"
 
 namespace satalab::cli {
 namespace {
@@ -37,13 +38,16 @@ enum class Kind {
   precision,        // precision_policy
   truth,            // auto | fp64 | mp<bits>
   placement,        // placement_by_name
-  workload,         // gaussian | heavy-tailed | needle | file
+  workload,         // gaussian | heavy-tailed | needle | fitted | file
+  modifiers,        // workload modifiers joined by '+' (workload/modifiers.hpp)
   path,             // input_file
   count32,          // integer in [1, 2^32-1]
   count64,          // integer >= 1
   seed,             // integer >= 0
   positive_number,  // finite number > 0
   dof,              // finite number > 2
+  theta,            // finite number > 1
+  non_negative,     // finite number >= 0
   finite_number,    // finite number
   boolean,
 };
@@ -78,10 +82,18 @@ constexpr KeySpec kKeys[] = {
     {"seed", Kind::seed},
     {"softmax_denominator", Kind::positive_number},
     {"truth_rows", Kind::count64},
+    {"modifiers", Kind::modifiers},
+    {"rope_theta", Kind::theta},
+    {"outlier_channels", Kind::count32},
+    {"outlier_magnitude", Kind::positive_number},
+    {"key_bias_norm", Kind::non_negative},
+    {"sink_tokens", Kind::count32},
+    {"sink_logit", Kind::finite_number},
+    {"sink_alignment", Kind::positive_number},
 };
 constexpr std::size_t kKeyCount = std::size(kKeys);
 
-const char* const kWorkloads[] = {"gaussian", "heavy-tailed", "needle", "file"};
+const char* const kWorkloads[] = {"gaussian", "heavy-tailed", "needle", "fitted", "file"};
 
 std::optional<std::size_t> key_index(std::string_view key) {
   for (std::size_t i = 0; i < kKeyCount; ++i) {
@@ -265,10 +277,13 @@ void validate(Entry& e, const std::string& source_name) {
         break;
       case Kind::workload: {
         if (!str || std::none_of(std::begin(kWorkloads), std::end(kWorkloads), [&](const char* w) { return *str == w; })) {
-          fail(R"(one of "gaussian", "heavy-tailed", "needle", "file")");
+          fail(R"(one of "gaussian", "heavy-tailed", "needle", "fitted", "file")");
         }
         break;
       }
+      case Kind::modifiers:
+        named([](const std::string& v) { (void)parse_modifier_list(v); });
+        break;
       case Kind::path:
         if (!str || str->empty()) fail("a non-empty string (a path)");
         break;
@@ -286,15 +301,22 @@ void validate(Entry& e, const std::string& source_name) {
         break;
       case Kind::positive_number:
       case Kind::dof:
+      case Kind::theta:
+      case Kind::non_negative:
       case Kind::finite_number: {
-        const double bound = spec.kind == Kind::dof ? 2.0 : 0.0;
+        const double bound = spec.kind == Kind::dof ? 2.0 : spec.kind == Kind::theta ? 1.0 : 0.0;
         const char* what = spec.kind == Kind::dof             ? "a finite number > 2"
+                           : spec.kind == Kind::theta           ? "a finite number > 1"
                            : spec.kind == Kind::positive_number ? "a finite number > 0"
+                           : spec.kind == Kind::non_negative    ? "a finite number >= 0"
                                                                : "a finite number";
         const auto* x = std::get_if<double>(&s.value);
         if (!x && !integer) fail(what);
         const double v = x ? *x : static_cast<double>(*integer);
-        if (!std::isfinite(v) || (spec.kind != Kind::finite_number && !(v > bound))) fail(what);
+        const bool in_range = spec.kind == Kind::finite_number  ? true
+                              : spec.kind == Kind::non_negative ? v >= 0
+                                                                : v > bound;
+        if (!std::isfinite(v) || !in_range) fail(what);
         s.value = v;
         break;
       }
@@ -455,15 +477,18 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     bool any_file = false;
     if (workload) {
       for (const Scalar& s : workload->values) {
-        if (std::get<std::string>(s.value) != "file") continue;
+        const std::string& w = std::get<std::string>(s.value);
+        if (w != "file" && w != "fitted") continue;
         any_file = true;
         if (!input_file) {
-          throw InvalidArgument(fmt::format("{}: 'workload' = \"file\" needs 'input_file' (the Q, K, V file to read)", s.where));
+          throw InvalidArgument(fmt::format("{}: 'workload' = \"{}\" needs 'input_file' (the Q, K, V file to {})",
+                                            s.where, w, w == "file" ? "read" : "fit"));
         }
       }
     }
     if (input_file && !any_file) {
-      throw InvalidArgument(fmt::format("{}: 'input_file' is set but no point has 'workload' = \"file\"", input_file->where));
+      throw InvalidArgument(fmt::format("{}: 'input_file' is set but no point has 'workload' = \"file\" or \"fitted\"",
+                                        input_file->where));
     }
   }
 
@@ -533,6 +558,14 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     else if (name == "seed") p.seed = u64();
     else if (name == "softmax_denominator") p.softmax_denominator = num();
     else if (name == "truth_rows") p.truth_rows = u64();
+    else if (name == "modifiers") p.modifiers = str() == "none" ? "" : str();
+    else if (name == "rope_theta") p.rope_theta = num();
+    else if (name == "outlier_channels") p.outlier_channels = u32();
+    else if (name == "outlier_magnitude") p.outlier_magnitude = num();
+    else if (name == "key_bias_norm") p.key_bias_norm = num();
+    else if (name == "sink_tokens") p.sink_tokens = u32();
+    else if (name == "sink_logit") p.sink_logit = num();
+    else if (name == "sink_alignment") p.sink_alignment = num();
     // name, description: not point parameters
   };
   const bool has_d_value = entry("d_value").has_value();

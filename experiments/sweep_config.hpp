@@ -26,10 +26,12 @@
 //   causal               true | false
 //   chunk                integer >= 1 (SATA causal prefill chunk; absent: default)
 //   placement            coefficient placement: paper, symmetric, query, key, prescaled
-//   workload             "gaussian" | "heavy-tailed" | "needle" | "file"
+//   workload             "gaussian" | "heavy-tailed" | "needle" | "fitted" | "file"
+//                        (fitted: per-head gaussian with the mean and
+//                        covariance of input_file's q, k, v; n_tokens free)
 //   dof                  number > 2 (heavy-tailed: Student-t degrees of freedom)
 //   needle_logit         finite number (needle: logit of the aligned key)
-//   input_file           string; required iff some point has workload = "file".
+//   input_file           string; required iff some point has workload = "file" or "fitted".
 //                        Relative paths are resolved against the directory of
 //                        the config file (of `source_name`; against the working
 //                        directory when given by --set); the points carry
@@ -42,6 +44,16 @@
 //                        spaced query rows per head (the last included) and
 //                        measure errors there; absent: every row. A value
 //                        >= n_tokens means every row.
+//   modifiers            workload modifiers applied after the base, names
+//                        joined by '+': rope, outliers, key-bias, sink
+//                        ("rope+outliers"); "" or "none": none
+//   rope_theta           number > 1 (rope: base θ; default 10000)
+//   outlier_channels     integer >= 1, <= d_key (outliers; default 2)
+//   outlier_magnitude    number > 0 (outliers: factor on those channels; default 3)
+//   key_bias_norm        number >= 0 (key-bias: norm of the shared key direction; default 4)
+//   sink_tokens          integer >= 1, <= n_tokens (sink; default 1)
+//   sink_logit           finite number (sink: mean logit of a sink; default 10)
+//   sink_alignment       number > 0 (sink: the queries' shared component in units of scale; default 4)
 //
 // Plus two optional top-level strings that are not axes: `name`, `description`.
 // Anything else (unknown keys, tables, nested lists, wrong types, empty lists,

@@ -19,11 +19,17 @@ namespace {
 
 // Everything that determines a point's inputs and its exact truth.
 using InputKey = std::tuple<std::string, std::uint64_t, std::uint32_t, std::uint64_t, std::uint32_t, std::uint32_t,
-                            double, double, double, std::string, bool, double, std::string, std::uint64_t>;
+                            double, double, double, std::string, bool, double, std::string, std::uint64_t, std::string>;
 InputKey input_key(const PointParams& p) {
   const std::string truth = truth_policy(p.truth, precision_policy(p.precision)).name;
+  // The modifiers and their parameters, as text: every value that changes the inputs.
+  const std::string modifiers = p.modifiers.empty() ? std::string()
+                                                    : fmt::format("{}|{}|{}|{}|{}|{}|{}|{}", p.modifiers, p.rope_theta,
+                                                                  p.outlier_channels, p.outlier_magnitude,
+                                                                  p.key_bias_norm, p.sink_tokens, p.sink_logit,
+                                                                  p.sink_alignment);
   return {p.workload,   p.seed,   p.heads, p.n_tokens, p.d_key, p.d_value, p.scale, p.dof, p.needle_logit,
-          p.input_file, p.causal, softmax_denominator(p), truth, measured_rows(p)};
+          p.input_file, p.causal, softmax_denominator(p), truth, measured_rows(p), modifiers};
 }
 
 std::uint64_t parse_positive(std::string_view digits) {

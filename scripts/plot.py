@@ -56,6 +56,9 @@ COMMANDS = {
                "needle retrieval: fraction of needles retrieved vs needle logit per P"),
     "pareto": ("sweeps.pareto", "results", "pareto",
                "median relative error vs bytes per sequence: SATA (per P) vs quantized KV caches (per scheme)"),
+    "workloads": ("workloads.error_vs_p", "results", "workloads",
+                  "median error vs P per workload (gaussian, RoPE, outliers, key bias, sinks, fitted) with "
+                  "exact attention's own error"),
     "bench": ("bench.decode_vs_context", "bench", "fig6_decode_vs_context",
               "paper Fig. 6: decode time per token and memory, SATA vs exact attention, vs context length "
               "(from satalab bench)"),
@@ -90,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hist-grid":
             p.add_argument("--no-paper", action="store_true",
                            help="do not mark the paper's A3 medians (absolute total error only)")
+        if name == "workloads":
+            p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
         if name == "pareto":
             p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
             p.add_argument("--stat", choices=["median", "p95", "p99"], default="median",

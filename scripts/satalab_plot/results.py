@@ -22,7 +22,7 @@ import pandas as pd
 # attributes sweep_id, shard_index, shard_count and shard_points. Every column
 # read here means the same in all three. Add a version here only after
 # checking what it changed.
-SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4)
 COST_KIND = "satalab-cost"
 SUPPORTED_COST_SCHEMA_VERSIONS = (1,)
 

@@ -547,3 +547,52 @@ TEST_F(CliTest, HelpDocumentsShardAndMerge) {
 }
 
 }  // namespace
+
+namespace {
+
+// Output paths are checked before any work: a missing directory is one line and
+// exit 2, and nothing was computed first (no "computing" or progress line).
+TEST_F(CliTest, EveryOutputPathInAMissingDirectoryIsRefusedBeforeAnyComputation) {
+  const std::string missing = (dir_ / "no-such-dir" / "out.h5").string();
+  const Result run = run_satalab("run --n-tokens 64 --save " + missing);
+  EXPECT_EQ(run.exit_code, 2) << run.output;
+  EXPECT_EQ(run.output.find("computing"), std::string::npos) << run.output;
+  EXPECT_EQ(line_count(run.output), 1u) << run.output;
+  EXPECT_NE(run.output.find("directory '" + (dir_ / "no-such-dir").string() + "' does not exist"), std::string::npos)
+      << run.output;
+
+  std::ofstream(dir_ / "tiny.toml") << "method = \"sata\"\nn_tokens = 32\n";
+  const Result sweep = run_satalab("sweep " + (dir_ / "tiny.toml").string() + " --out " + missing);
+  EXPECT_EQ(sweep.exit_code, 2) << sweep.output;
+  EXPECT_EQ(sweep.output.find("ETA"), std::string::npos) << sweep.output;
+  EXPECT_EQ(line_count(sweep.output), 1u) << sweep.output;
+
+  const Result bench = run_satalab("bench --sections prefill -d 8 --prefill-tokens 256 --out " + missing);
+  EXPECT_EQ(bench.exit_code, 2) << bench.output;
+  EXPECT_EQ(line_count(bench.output), 1u) << bench.output;
+
+  const Result merge = run_satalab("merge --out " + missing + " " + (dir_ / "absent.h5").string());
+  EXPECT_EQ(merge.exit_code, 2) << merge.output;
+  EXPECT_NE(merge.output.find("does not exist"), std::string::npos) << merge.output;
+  EXPECT_FALSE(fs::exists(dir_ / "no-such-dir"));
+}
+
+TEST_F(CliTest, RunAppliesWorkloadModifiersAndRefusesUnknownOnes) {
+  const Result plain = run_satalab("run --d-key 8 --n-tokens 256 --heads 2");
+  const Result sink = run_satalab("run --d-key 8 --n-tokens 256 --heads 2 --modifiers sink --sink-logit 12");
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  ASSERT_EQ(sink.exit_code, 0) << sink.output;
+  EXPECT_NE(sink.output.find("modifiers=sink"), std::string::npos) << sink.output;
+  // A sink logit of 12 is the largest |s| up to its spread (12/4 per standard deviation).
+  const auto max_abs = [](const std::string& out) {
+    const std::size_t at = out.find("max|s|=");
+    return at == std::string::npos ? -1.0 : std::stod(out.substr(at + 7));
+  };
+  EXPECT_LT(max_abs(plain.output), 8.0) << plain.output;
+  EXPECT_GT(max_abs(sink.output), 12.0) << sink.output;
+  const Result bad = run_satalab("run --modifiers rope+rotary");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.output, "satalab: error: workload modifier 'rotary' is unknown (allowed: rope, outliers, key-bias, sink)\n");
+}
+
+}  // namespace

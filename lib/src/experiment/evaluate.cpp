@@ -11,6 +11,7 @@
 #include "satalab/memory.hpp"
 #include "satalab/workload/gaussian.hpp"
 #include "satalab/workload/heavy_tailed.hpp"
+#include "satalab/workload/modifiers.hpp"
 
 namespace satalab {
 namespace {
@@ -61,10 +62,22 @@ PointInputs point_inputs(const PointSpec& spec) {
       in.needle = needle_inputs(w, spec.needle_logit, spec.softmax_denominator());
       in.qkv = in.needle->qkv;
       break;
+    case Workload::fitted: {
+      const QkvArrays source = read_qkv(spec.input_file);
+      if (source.q.heads != spec.heads || source.q.dim != spec.d_key || source.v.dim != spec.d_value) {
+        throw InvalidArgument(fmt::format("fitted: '{}' has heads={}, d_key={}, d_value={} but the point has heads={}, "
+                                          "d_key={}, d_value={} (set them to the file's)",
+                                          spec.input_file, source.q.heads, source.q.dim, source.v.dim, spec.heads,
+                                          spec.d_key, spec.d_value));
+      }
+      in.qkv = fitted_inputs(source, spec.n_tokens, spec.seed);
+      break;
+    }
     case Workload::file:
       in.qkv = read_qkv(spec.input_file);
       break;
   }
+  apply_modifiers(in.qkv, spec.modifiers, spec.seed, spec.scale, spec.softmax_denominator());
   return in;
 }
 

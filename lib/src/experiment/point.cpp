@@ -16,6 +16,7 @@ namespace {
 constexpr std::pair<Workload, std::string_view> kWorkloads[] = {{Workload::gaussian, "gaussian"},
                                                                {Workload::heavy_tailed, "heavy-tailed"},
                                                                {Workload::needle, "needle"},
+                                                               {Workload::fitted, "fitted"},
                                                                {Workload::file, "file"}};
 
 // The time model, calibrated on a 2-core AVX-512 machine: the O(n^2)
@@ -58,7 +59,7 @@ Workload workload_by_name(std::string_view name) {
     if (n == name) return w;
   }
   throw InvalidArgument(
-      fmt::format("workload '{}' is unknown (allowed: gaussian, heavy-tailed, needle, file)", name));
+      fmt::format("workload '{}' is unknown (allowed: gaussian, heavy-tailed, needle, fitted, file)", name));
 }
 
 std::string_view workload_name(Workload workload) {
@@ -133,6 +134,23 @@ double PointSpec::softmax_denominator() const {
   return options.softmax_denominator.value_or(std::sqrt(static_cast<double>(d_key)));
 }
 
+std::vector<WorkloadModifier> workload_modifiers(const PointParams& p) {
+  std::vector<WorkloadModifier> out;
+  for (const ModifierKind kind : parse_modifier_list(p.modifiers)) {
+    WorkloadModifier m;
+    m.kind = kind;
+    m.rope_theta = p.rope_theta;
+    m.outlier_channels = p.outlier_channels;
+    m.outlier_magnitude = p.outlier_magnitude;
+    m.key_bias_norm = p.key_bias_norm;
+    m.sink_tokens = p.sink_tokens;
+    m.sink_logit = p.sink_logit;
+    m.sink_alignment = p.sink_alignment;
+    out.push_back(m);
+  }
+  return out;
+}
+
 PointSpec point_spec(const PointParams& p) {
   PointSpec s;
   s.method = method_by_name(p.method);
@@ -155,6 +173,7 @@ PointSpec point_spec(const PointParams& p) {
   s.needle_logit = p.needle_logit;
   s.seed = p.seed;
   s.input_file = p.input_file;
+  s.modifiers = workload_modifiers(p);
   s.rows = measured_positions(p);
   return s;
 }

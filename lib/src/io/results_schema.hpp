@@ -125,6 +125,14 @@ void record_fields(Rec& r, F&& f) {
   f("", "softmax_denominator", p.softmax_denominator);
   f("", "truth_rows", p.truth_rows);
   f("", "kv_quant", p.kv_quant);
+  f("", "modifiers", p.modifiers);
+  f("", "rope_theta", p.rope_theta);
+  f("", "outlier_channels", p.outlier_channels);
+  f("", "outlier_magnitude", p.outlier_magnitude);
+  f("", "key_bias_norm", p.key_bias_norm);
+  f("", "sink_tokens", p.sink_tokens);
+  f("", "sink_logit", p.sink_logit);
+  f("", "sink_alignment", p.sink_alignment);
   auto& s = r.result;
   f("", "status", s.status);
   f("", "truth_used", s.truth_used);

@@ -17,6 +17,7 @@
 #include "satalab/error.hpp"
 #include "satalab/metrics/error_metrics.hpp"
 #include "satalab/numeric/precision_policy.hpp"
+#include "satalab/workload/modifiers.hpp"
 
 namespace satalab {
 
@@ -36,10 +37,10 @@ struct PointParams {
   bool causal = true;
   std::uint32_t chunk = 0;  // 0: default
   std::string placement = "paper";
-  std::string workload = "gaussian";  // gaussian, heavy-tailed, needle, file
+  std::string workload = "gaussian";  // gaussian, heavy-tailed, needle, fitted, file
   double dof = 3.0;                   // heavy-tailed: Student-t degrees of freedom
   double needle_logit = 8.0;          // needle: logit of the aligned key
-  std::string input_file;             // file workload
+  std::string input_file;             // file and fitted workloads
   std::uint64_t seed = 1;
   double softmax_denominator = 0;     // 0: sqrt(d_key)
   // 0: truth (and the Taylor-quadratic oracle and the exact baseline) on every
@@ -48,6 +49,16 @@ struct PointParams {
   // affordable: the truth costs O(R·n) instead of O(n²).
   std::uint64_t truth_rows = 0;
   std::string kv_quant = "none";      // exact-kvquant: the KV-cache scheme (attention/quantized_kv.hpp)
+  // Workload modifiers applied after the base distribution, names joined by
+  // '+' (workload/modifiers.hpp), "" for none; and their parameters.
+  std::string modifiers;
+  double rope_theta = 10000.0;
+  std::uint32_t outlier_channels = 2;
+  double outlier_magnitude = 3.0;
+  double key_bias_norm = 4.0;
+  std::uint32_t sink_tokens = 1;
+  double sink_logit = 10.0;
+  double sink_alignment = 4.0;
 };
 
 // Query rows per head at which a point's errors are measured: n_tokens, or
@@ -107,7 +118,7 @@ PointResult unmeasured_result(const std::string& status);
 void fill_costs(const PointParams& p, PointResult& r);
 
 // Where a point's inputs come from.
-enum class Workload { gaussian, heavy_tailed, needle, file };
+enum class Workload { gaussian, heavy_tailed, needle, fitted, file };
 Workload workload_by_name(std::string_view name);  // InvalidArgument lists the names
 std::string_view workload_name(Workload workload);
 
@@ -148,14 +159,18 @@ struct PointSpec {
   double scale = 1.0, dof = 3.0, needle_logit = 8.0;
   std::uint64_t seed = 1;
   std::string input_file;
+  std::vector<WorkloadModifier> modifiers;  // applied in order after the base workload
   // Query positions where errors are measured (strictly increasing); empty: every row.
   std::vector<std::size_t> rows;
   std::size_t position_blocks = kPositionBlocks;
   double softmax_denominator() const;  // options.softmax_denominator or sqrt(d_key)
 };
 
+// The point's workload modifiers with their parameters, in the order listed.
+std::vector<WorkloadModifier> workload_modifiers(const PointParams& p);
+
 // Resolves and validates a point's names (method, precision, truth,
-// placement, kv_quant, workload): InvalidArgument naming the bad value.
+// placement, kv_quant, workload, modifiers): InvalidArgument naming the bad value.
 PointSpec point_spec(const PointParams& p);
 
 // The measured positions of a point: empty for every row, else

@@ -28,7 +28,9 @@ namespace satalab {
 
 // 2: columns kv_quant, bytes_per_sequence, kv_key_scale, kv_value_scale (method exact-kvquant).
 // 3: root attributes sweep_id, shard_index, shard_count, shard_points (and in the journal header).
-inline constexpr int kResultsSchemaVersion = 3;
+// 4: workload columns modifiers, rope_theta, outlier_channels, outlier_magnitude, key_bias_norm,
+//    sink_tokens, sink_logit, sink_alignment after kv_quant (table and journal); workload fitted.
+inline constexpr int kResultsSchemaVersion = 4;
 // Root attributes of a results file. A file holds the points of shard
 // shard_index of shard_count of the sweep (1 of 1: the whole sweep, e.g. a
 // single-process run or a merge); shard_points of them belong to it.
