@@ -15,6 +15,8 @@ packages=(
   # C++ libraries
   libeigen3-dev libboost-dev libmpfr-dev libgmp-dev libfmt-dev libhdf5-dev
   libgtest-dev libbenchmark-dev libcli11-dev libtomlplusplus-dev
+  # Random123: counter-based generator (Philox) for inputs regenerated at any position
+  librandom123-dev
   # Python used by scripts/ and tests (Debian's interpreter, /usr/bin/python3)
   python3 python3-h5py python3-numpy python3-matplotlib python3-pandas
 )
