@@ -7,7 +7,7 @@
 #        (by default: build + test dependencies, Python plotting stack;
 #        --with-python: the Python module (pybind11) and its tests (pytest);
 #        --with-notebooks: executing notebooks headless;
-#        --with-lm: PyTorch (CPU) and tqdm for the byte-level language model,
+#        --with-lm: PyTorch (CPU), tqdm and OpenBLAS for the byte-level language model,
 #        satalab-lm; scripts/test.sh uses all three)
 set -euo pipefail
 
@@ -26,8 +26,9 @@ for arg in "$@"; do
     --with-mpi) packages+=(openmpi-bin libopenmpi-dev) ;;
     --with-python) packages+=(pybind11-dev python3-dev python3-pytest) ;;
     --with-notebooks) packages+=(jupyter-nbconvert python3-ipykernel) ;;
-    --with-lm) packages+=(python3-torch python3-tqdm) ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    # OpenBLAS: Debian's torch calls the system BLAS; the reference libblas3 is ~20x slower.
+    --with-lm) packages+=(python3-torch python3-tqdm libopenblas0-openmp) ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (allowed: --with-mpi, --with-python, --with-notebooks, --with-lm)" >&2; exit 2 ;;
   esac
 done
