@@ -130,10 +130,6 @@ def train(out, model_config, train_config, corpus_spec=None, resume=False, force
     if resume and not os.path.exists(out):
         raise LmError(f"--resume: checkpoint '{out}' not found (allowed: an existing checkpoint of satalab-lm train)")
     model_config.check()
-    corpus = load_corpus(corpus_spec)
-    if corpus.train.size < model_config.context + 2:
-        raise LmError(f"training split of {corpus.train.size} bytes is shorter than context + 2 = "
-                      f"{model_config.context + 2} (allowed: a larger corpus or a shorter context)")
     payload = None
     if resume:
         payload = ckpt.load(out)
@@ -146,13 +142,17 @@ def train(out, model_config, train_config, corpus_spec=None, resume=False, force
             diff = [f.name for f in fields(TrainConfig) if getattr(saved_train, f.name) != getattr(train_config, f.name)]
             raise LmError(f"checkpoint '{out}' was trained with other settings ({', '.join(f'{n}={getattr(saved_train, n)}' for n in diff)}) "
                           f"(allowed: resume with the options it was started with)")
-        if payload["corpus"]["train_sha256"] != corpus.info["train_sha256"]:
-            raise LmError(f"checkpoint '{out}' was trained on another corpus (train sha256 "
-                          f"{payload['corpus']['train_sha256'][:16]}..., this corpus {corpus.info['train_sha256'][:16]}...) "
-                          f"(allowed: the corpus it was started on)")
         if payload.get("finished"):
             log(f"checkpoint '{out}' is finished (step {payload['step']}); nothing to do")
             return payload
+    corpus = load_corpus(corpus_spec)
+    if corpus.train.size < model_config.context + 2:
+        raise LmError(f"training split of {corpus.train.size} bytes is shorter than context + 2 = "
+                      f"{model_config.context + 2} (allowed: a larger corpus or a shorter context)")
+    if payload is not None and payload["corpus"]["train_sha256"] != corpus.info["train_sha256"]:
+        raise LmError(f"checkpoint '{out}' was trained on another corpus (train sha256 "
+                      f"{payload['corpus']['train_sha256'][:16]}..., this corpus {corpus.info['train_sha256'][:16]}...) "
+                      f"(allowed: the corpus it was started on)")
 
     torch.manual_seed(train_config.seed)
     model = ByteGPT(model_config)
