@@ -1,6 +1,6 @@
 """satalab-lm: the command line (``python -m satalab.lm`` or scripts/satalab-lm).
 
-Subcommands: corpus, train, capture, heads, evaluate. Bad input: one line
+Subcommands: corpus, train, capture, heads, evaluate, report. Bad input: one line
 ``satalab-lm: <message>`` on stderr, exit code 2, nothing written.
 """
 
@@ -97,6 +97,10 @@ def parser():
     p.add_argument("--figures", help="directory for the figures")
     p.add_argument("--force", action="store_true")
 
+    p = sub.add_parser("report", help="Markdown tables of heads / evaluate outputs")
+    p.add_argument("--heads", help="CSV of satalab-lm heads")
+    p.add_argument("--evaluate", nargs="*", help="CSVs of satalab-lm evaluate")
+
     p = sub.add_parser("evaluate", help="validation bits per byte with attention replaced through the satalab module")
     _common(p)
     p.add_argument("--checkpoint", required=True)
@@ -167,6 +171,11 @@ def run(args):
         from .heads import heads_command
 
         heads_command(args)
+        return 0
+    if args.command == "report":
+        from .report import report_command
+
+        report_command(args)
         return 0
     if args.command == "evaluate":
         from .evaluate import evaluate_command
