@@ -8,7 +8,7 @@
 #        --with-python: the Python module (pybind11) and its tests (pytest);
 #        --with-notebooks: executing notebooks headless;
 #        --with-lm: PyTorch (CPU), tqdm and OpenBLAS for the byte-level language model,
-#        satalab-lm; scripts/test.sh uses all three)
+#        satalab-lm; scripts/test.sh uses --with-python, --with-notebooks, --with-lm)
 set -euo pipefail
 
 packages=(
