@@ -9,7 +9,7 @@
 #      it is there (an interrupted training is continued with --resume);
 #   2. captures q, k, v of every layer on a held-out sequence (data/lm/capture/);
 #   3. sweeps experiments/configs/lm_heads.toml over each layer (SATA P = 2..10 at
-#      fp32 and fp16-acc32, KV caches; results/lm/heads_layer<L>.h5);
+#      fp32, 2..8 at fp16-acc32, KV caches; results/lm/heads_layer<L>_<precision>.h5);
 #   4. per-head logit statistics, per-head errors and the smallest P per head
 #      (results/lm/heads.csv, heads_errors.csv, figures);
 #   5. validation bits per byte with attention replaced (every layer, and one
@@ -21,8 +21,9 @@
 #   6. prints the Markdown tables (results/lm/report.md) and draws the figures
 #      into results/lm/figures/.
 # Environment: LM_DATA_DIR (default data/lm), RESULTS_DIR (default results),
-# LM_SEQUENCES (validation windows of the evaluation, default 8), LM_PRESET
-# (default "default"; "tiny" runs the whole pipeline in about a minute).
+# LM_SEQUENCES (validation windows of the evaluation, default 8), LM_EACH_MAX_P
+# (SATA with larger P replaces all layers only, not each one; default 6),
+# LM_PRESET (default "default"; "tiny" runs the whole pipeline in a minute).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -36,6 +37,7 @@ results="${RESULTS_DIR:-results}/lm"
 figures="$results/figures"
 sequences="${LM_SEQUENCES:-8}"
 preset="${LM_PRESET:-default}"
+each_max_p="${LM_EACH_MAX_P:-6}"
 python=/usr/bin/python3
 lm=scripts/satalab-lm
 checkpoint="$data/default.pt"
@@ -75,16 +77,23 @@ print(a['layers'], a['heads'], a['n_tokens'], a['head_dim'])" "$capture/layer0.h
 denominator=$("$python" -c "import math, sys; print(repr(math.sqrt(int(sys.argv[1]))))" "$head_dim")
 
 echo "== 3. per-head sweeps: experiments/configs/lm_heads.toml over $layers layers"
+# SATA at fp32 for P = 2..10, at fp16-acc32 for P = 2..8 (P = 9, 10 at d = 16
+# cost ~10x P = 8; fp16 features of sharp heads overflow well before).
 sweeps=()
 for ((layer = 0; layer < layers; layer++)); do
-  out="$results/heads_layer$layer.h5"
-  how=(--force)
-  # A results file newer than its capture continues (--resume: only missing points run).
-  if [ -f "$out" ] && [ "$out" -nt "$capture/layer$layer.h5" ]; then how=(--resume); fi
-  "$satalab" sweep experiments/configs/lm_heads.toml --save-outputs --out "$out" "${how[@]}" \
-    --set "input_file=$capture/layer$layer.h5" --set "heads=$heads" --set "n_tokens=$n_tokens" \
-    --set "d_key=$head_dim" --set "softmax_denominator=$denominator" | tail -n 2
-  sweeps+=("$out")
+  for precision in fp32 fp16-acc32; do
+    out="$results/heads_layer${layer}_$precision.h5"
+    terms="[2, 3, 4, 5, 6, 7, 8, 9, 10]"
+    if [ "$precision" != fp32 ]; then terms="[2, 3, 4, 5, 6, 7, 8]"; fi
+    how=(--force)
+    # A results file newer than its capture continues (--resume: only missing points run).
+    if [ -f "$out" ] && [ "$out" -nt "$capture/layer$layer.h5" ]; then how=(--resume); fi
+    "$satalab" sweep experiments/configs/lm_heads.toml --save-outputs --out "$out" "${how[@]}" \
+      --set "input_file=$capture/layer$layer.h5" --set "heads=$heads" --set "n_tokens=$n_tokens" \
+      --set "d_key=$head_dim" --set "softmax_denominator=$denominator" --set "precision=$precision" \
+      --set "taylor_terms=$terms" | tail -n 1
+    sweeps+=("$out")
+  done
 done
 
 echo "== 4. per-head statistics and smallest P"
@@ -94,7 +103,7 @@ echo "== 4. per-head statistics and smallest P"
 echo "== 5. validation loss with attention replaced ($sequences windows)"
 evaluations=("$results/evaluate.csv")
 "$lm" evaluate --checkpoint "$checkpoint" --out "$results/evaluate.csv" --sequences "$sequences" \
-  --figures "$figures" --force
+  --each-max-p "$each_max_p" --figures "$figures" --force
 long=$((4 * n_tokens))
 "$lm" evaluate --checkpoint "$checkpoint" --out "$results/evaluate_model_${long}.csv" --methods model \
   --replace all --sequences "$sequences" --context "$long" --force --no-progress

@@ -113,6 +113,8 @@ def parser():
     p.add_argument("--sequences", type=int, default=16, help="validation windows (default 16)")
     p.add_argument("--context", type=int, help="tokens per window (default: the model's context)")
     p.add_argument("--sata-max-p", type=int, default=8, help="largest P of SATA in the standard list (default 8)")
+    p.add_argument("--each-max-p", type=int, help="SATA with larger P only replaces all layers, not each one "
+                                                  "(saves time; default: no limit)")
     p.add_argument("--figures", help="directory for the figure")
     p.add_argument("--force", action="store_true")
     p.add_argument("--no-progress", action="store_true")

@@ -243,7 +243,9 @@ def evaluate_command(args):
     from tqdm import tqdm
 
     jobs = [(m, "none", []) if m.kind == "model" else (m, name, layers) for m in methods
-            for name, layers in ([("none", [])] if m.kind == "model" else replacements)]
+            for name, layers in ([("none", [])] if m.kind == "model" else replacements)
+            if not (m.kind == "sata" and args.each_max_p is not None and m.taylor_terms > args.each_max_p
+                    and name != "all")]
     rows = []
     reference = None
     import sys

@@ -148,8 +148,10 @@ def heads_command(args):
             values = table[column]
             none = int(values.isna().sum())
             reached = values.dropna()
+            precision = column.split("_", 3)[3]
+            top = int(errors[(errors["method"] == "sata") & (errors["precision"] == precision)]["taylor_terms"].max())
             print(f"  {column}: " + (f"P {int(reached.min())} .. {int(reached.max())}, " if len(reached) else "")
-                  + f"{none} of {len(values)} heads none <= {max(P_RANGE)}")
+                  + f"{none} of {len(values)} heads with none <= {top}")
     if args.figures:
         from .figures import error_vs_p, smallest_p_figure
 

@@ -33,7 +33,7 @@ def heads_tables(path):
         for column in columns:
             label = column.replace("smallest_p_", "").replace("1pct", "1%").replace("10pct", "10%")
             target, precision = label.split("_", 1)
-            rows = [f"Smallest P with median relative error ≤ {target} (SATA at {precision}; – : none ≤ 10)", "",
+            rows = [f"Smallest P with median relative error ≤ {target} (SATA at {precision}; –: no P of the sweep reaches it)", "",
                     "| layer | " + " | ".join(f"head {h}" for h in heads) + " |",
                     "|---|" + "---|" * len(heads)]
             for layer, g in t.groupby("layer"):
