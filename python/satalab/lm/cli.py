@@ -136,8 +136,6 @@ def main(argv=None):
 
 
 def run(args):
-    import torch
-
     from .train import set_threads
 
     if getattr(args, "threads", None) is not None:
@@ -184,5 +182,4 @@ def run(args):
 
         evaluate_command(args)
         return 0
-    del torch
     return 2

@@ -24,15 +24,16 @@ import json
 import math
 import os
 import re
+import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .capture import check_corpus
 from .checkpoint import load_model
 from .corpus import evaluation_windows, load_corpus
-from .capture import check_corpus
 from .errors import LmError
 from .model import replaced_attention
 
@@ -92,8 +93,6 @@ class Method:
 
     def check(self):
         """Raises LmError (the module's one-line message) for a bad name."""
-        import satalab
-
         if self.kind == "model":
             return self
         q = np.zeros((1, 4, 8), dtype=np.float32)
@@ -102,7 +101,6 @@ class Method:
                                       torch.from_numpy(q[None]), 0.25)
         except ValueError as e:
             raise LmError(f"method '{self.spec}': {e}") from None
-        del satalab
         return self
 
     def bytes_per_sequence(self, heads, n, d, layers):
@@ -248,7 +246,6 @@ def evaluate_command(args):
                     and name != "all")]
     rows = []
     reference = None
-    import sys
     bar = tqdm(jobs, disable=args.no_progress, unit="run", file=sys.stderr,
                mininterval=0.5 if sys.stderr.isatty() else 30.0)
     for method, name, layers in bar:

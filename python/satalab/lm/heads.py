@@ -14,7 +14,6 @@ with --save-outputs: satalab.error_metrics on each head's saved y and
 y_truth (the statistics of the results table, restricted to one head).
 """
 
-import math
 import os
 
 import numpy as np
