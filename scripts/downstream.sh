@@ -101,20 +101,27 @@ echo "== 4. per-head statistics and smallest P"
   --out "$results/heads.csv" --figures "$figures" --force
 
 echo "== 5. validation loss with attention replaced ($sequences windows)"
+# evaluate NAME ARGS...: results/lm/NAME.csv, reused when newer than the checkpoint.
+evaluate() {
+  local name="$1"
+  shift
+  if [ -f "$results/$name.csv" ] && [ "$results/$name.csv" -nt "$checkpoint" ]; then
+    echo "$results/$name.csv is newer than the checkpoint: reused (delete it to evaluate again)"
+  else
+    "$lm" evaluate --checkpoint "$checkpoint" --out "$results/$name.csv" --sequences "$sequences" --force "$@"
+  fi
+}
 evaluations=("$results/evaluate.csv")
-"$lm" evaluate --checkpoint "$checkpoint" --out "$results/evaluate.csv" --sequences "$sequences" \
-  --each-max-p "$each_max_p" --figures "$figures" --force
+evaluate evaluate --each-max-p "$each_max_p" --figures "$figures"
 long=$((4 * n_tokens))
-"$lm" evaluate --checkpoint "$checkpoint" --out "$results/evaluate_model_${long}.csv" --methods model \
-  --replace all --sequences "$sequences" --context "$long" --force --no-progress
+evaluate "evaluate_model_${long}" --methods model --replace all --context "$long" --no-progress
 if "$python" -c "
 import json, sys
 a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
 sys.exit(0 if b['model_bits_per_byte'] <= a['model_bits_per_byte'] + 0.1 else 1)" \
     "$results/evaluate.json" "$results/evaluate_model_${long}.json"; then
-  echo "the model extrapolates to $long tokens: evaluating there too (SATA up to P = 6)"
-  "$lm" evaluate --checkpoint "$checkpoint" --out "$results/evaluate_${long}.csv" --sequences "$sequences" \
-    --context "$long" --replace all --sata-max-p 6 --force
+  echo "the model extrapolates to $long tokens: evaluating there too (SATA up to P = 6, every layer replaced)"
+  evaluate "evaluate_${long}" --context "$long" --replace all --sata-max-p 6
   evaluations+=("$results/evaluate_${long}.csv")
 else
   echo "the model does not extrapolate to $long tokens (its own loss there: $("$python" -c "
