@@ -3,10 +3,12 @@
 # that are already installed are skipped, and apt-get is not run at all when
 # nothing is missing. Nothing is downloaded from anywhere but Debian.
 #
-# Usage: scripts/setup.sh [--with-mpi] [--with-python] [--with-notebooks]
+# Usage: scripts/setup.sh [--with-mpi] [--with-python] [--with-notebooks] [--with-lm]
 #        (by default: build + test dependencies, Python plotting stack;
 #        --with-python: the Python module (pybind11) and its tests (pytest);
-#        --with-notebooks: executing notebooks headless; scripts/test.sh uses both)
+#        --with-notebooks: executing notebooks headless;
+#        --with-lm: PyTorch (CPU), tqdm and OpenBLAS for the byte-level language model,
+#        satalab-lm; scripts/test.sh uses --with-python, --with-notebooks, --with-lm)
 set -euo pipefail
 
 packages=(
@@ -26,8 +28,10 @@ for arg in "$@"; do
     --with-mpi) packages+=(openmpi-bin libopenmpi-dev) ;;
     --with-python) packages+=(pybind11-dev python3-dev python3-pytest) ;;
     --with-notebooks) packages+=(jupyter-nbconvert python3-ipykernel) ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option '$arg' (allowed: --with-mpi, --with-python, --with-notebooks)" >&2; exit 2 ;;
+    # OpenBLAS: Debian's torch calls the system BLAS; the reference libblas3 is ~20x slower.
+    --with-lm) packages+=(python3-torch python3-tqdm libopenblas0-openmp) ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option '$arg' (allowed: --with-mpi, --with-python, --with-notebooks, --with-lm)" >&2; exit 2 ;;
   esac
 done
 

@@ -14,8 +14,9 @@ case "${1:-}" in
   *) echo "test.sh: unknown option '$1' (allowed: --asan)" >&2; exit 2 ;;
 esac
 
-# The Python module's tests (pytest), its notebook (nbconvert) and the MPI sweep test are part of the suite.
-scripts/setup.sh --with-mpi --with-python --with-notebooks
+# The Python module's tests (pytest), its notebook (nbconvert), the MPI sweep
+# test and the language model's tests (PyTorch) are part of the suite.
+scripts/setup.sh --with-mpi --with-python --with-notebooks --with-lm
 cmake --preset "$preset" -DSATALAB_PYTHON=ON >/dev/null
 cmake --build --preset "$preset"
 ctest --preset "$preset"
