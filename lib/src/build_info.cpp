@@ -4,27 +4,11 @@
 
 #include "satalab/numeric/vector_math.hpp"
 #include "satalab/version.hpp"
-
-#ifndef SATALAB_BUILD_FLAGS
-#define SATALAB_BUILD_FLAGS "unknown"
-#endif
+// SATALAB_BUILD_FLAGS and SATALAB_ISA, written by lib/CMakeLists.txt.
+#include "build_config.hpp"
 
 namespace satalab {
 namespace {
-
-std::string compiled_isa() {
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
-  return "x86-64-v4";
-#elif defined(__AVX2__) && defined(__FMA__)
-  return "x86-64-v3";
-#elif defined(__SSE4_2__)
-  return "x86-64-v2";
-#elif defined(__x86_64__)
-  return "x86-64";
-#else
-  return "other";
-#endif
-}
 
 std::string compiler() {
 #if defined(__clang__)
@@ -39,7 +23,7 @@ std::string compiler() {
 }  // namespace
 
 const BuildInfo& build_info() {
-  static const BuildInfo info{git_commit(), compiler(), SATALAB_BUILD_FLAGS, compiled_isa(), exp_implementation()};
+  static const BuildInfo info{git_commit(), compiler(), SATALAB_BUILD_FLAGS, SATALAB_ISA, exp_implementation()};
   return info;
 }
 

@@ -10,9 +10,9 @@ namespace satalab {
 struct BuildInfo {
   std::string commit;       // git commit of the source (12 hex digits, "unknown" outside git)
   std::string compiler;     // compiler and version, e.g. "GCC 12.2.0"
-  std::string flags;        // build type and the compile flags of the library
-  std::string isa;          // instruction set the code was compiled for, e.g. "x86-64-v3"
-  std::string exp_library;  // the vectorised exp the kernels use (vector_math.hpp)
+  std::string flags;        // build type and the code-generation flags of the library, as passed to the compiler
+  std::string isa;          // instruction set compiled for: "x86-64-v3" (the default) or "native (<cpu>)"
+  std::string exp_library;  // the exp the kernels use on this CPU, chosen at run time (vector_math.hpp)
 };
 
 // This binary's build (computed once).
