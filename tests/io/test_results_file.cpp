@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/satalab_test.hpp"
 #include "satalab/error.hpp"
 
 namespace fs = std::filesystem;
@@ -40,43 +41,11 @@ using satalab::SweepMetadata;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("satalab_test_results_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter++) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
+using satalab::test::has_temp_files;
+using satalab::test::read_bytes;
+using satalab::test::TempDir;
+using satalab::test::write_bytes;
 
- private:
-  fs::path path_;
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-
-bool has_temp_files(const fs::path& dir) {
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().filename().string().find(".tmp.") != std::string::npos) return true;
-  }
-  return false;
-}
 
 int run_shell(const std::string& command) {
   const int status = std::system(command.c_str());
