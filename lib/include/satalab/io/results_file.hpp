@@ -1,5 +1,5 @@
 #pragma once
-// Sweep results (DESIGN §5; schema in docs/results-schema.md): one HDF5 file per
+// Sweep results (docs/architecture.md; schema in docs/results-schema.md): one HDF5 file per
 // sweep with root attributes, the compound table /points (one row per
 // completed point) and per-point arrays indexed by the row.
 //
