@@ -1,5 +1,6 @@
 // `satalab run`: one method at one precision policy on one input set, against
-// a ground truth, with the four-way error decomposition of DESIGN §3.
+// a ground truth, with the four-way error decomposition (docs/architecture.md)
+// computed by the library's evaluate_point (experiment/evaluate.hpp).
 #include <fmt/format.h>
 #include <omp.h>
 

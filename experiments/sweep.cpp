@@ -202,12 +202,20 @@ OpenMode open_mode(const SweepOptions& o) {
   return o.resume ? OpenMode::resume : (o.force ? OpenMode::overwrite : OpenMode::create);
 }
 
-// Opens the results file; a file of another build is refused with how to continue anyway.
+// Opens the results file; a refusal gets the flags that go on (another build,
+// another config, another shard).
 void open_results(const SweepOptions& o, const SweepMetadata& metadata, std::optional<ResultsFile>& results) {
   try {
     results.emplace(o.out, metadata, open_mode(o), o.allow_mixed_builds);
   } catch (const MixedBuilds& e) {
     throw InvalidArgument(fmt::format("{}; rerun with --allow-mixed-builds to continue anyway", e.what()));
+  } catch (const ResumeMismatch& e) {
+    if (e.kind() == ResumeMismatch::Kind::config) {
+      throw InvalidArgument(fmt::format("{} (use --force to replace it or choose another output file)", e.what()));
+    }
+    const auto [index, count] = e.shard();
+    throw InvalidArgument(fmt::format("{} (resume it with --shard {}/{}{})", e.what(), index, count,
+                                      count == 1 ? ", i.e. without --shard" : ""));
   }
 }
 

@@ -2,6 +2,7 @@
 
 import os
 
+from . import results_table as _schema
 from ._core import RESULTS_SCHEMA_VERSION
 
 
@@ -26,7 +27,6 @@ def read_results(path):
     /points table or another schema_version than this satalab reads.
     """
     import h5py
-    import pandas as pd
 
     where = f"results file '{path}'"
     if not os.path.exists(path):
@@ -34,26 +34,9 @@ def read_results(path):
     if not h5py.is_hdf5(path):
         raise ValueError(f"{where}: is not an HDF5 file")
     with h5py.File(path, "r") as f:
-        version = f.attrs.get("schema_version")
-        if version is None:
-            raise ValueError(f"{where}: attribute 'schema_version' is missing (not a satalab results file)")
-        if int(version) != RESULTS_SCHEMA_VERSION:
-            raise ValueError(f"{where}: schema_version {int(version)} is not supported "
-                             f"(this satalab reads {RESULTS_SCHEMA_VERSION})")
-        if "points" not in f:
-            raise ValueError(f"{where}: dataset 'points' is missing")
-        table = pd.DataFrame(f["points"][()])
-        attrs = {name: _attribute(value) for name, value in f.attrs.items()}
-    for column in table.select_dtypes(object):
-        table[column] = table[column].str.decode("utf-8")
+        _schema.schema_version(f, where, (RESULTS_SCHEMA_VERSION,), "this satalab")
+        table = _schema.points_table(f, where)
+        attrs = _schema.root_attributes(f)
     table.attrs.update(attrs)
     table.attrs["path"] = os.fspath(path)
     return table
-
-
-def _attribute(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if hasattr(value, "item"):
-        return value.item()
-    return value

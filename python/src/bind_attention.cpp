@@ -251,10 +251,11 @@ between groups of heads.)";
 constexpr const char* kDecomposeDoc =
     R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none") -> dict
 
-The four-way error decomposition of DESIGN §3, as `satalab run` reports it:
+The four-way error decomposition (docs/architecture.md), as `satalab run` and
+`satalab sweep` compute it (the library's evaluate_point):
   total       method at `precision`        vs exact attention at `truth`
-  truncation  taylor-quadratic at `truth`  vs exact at `truth`  (None for exact)
-  rounding    method at `precision`        vs taylor-quadratic at `truth`  (None for exact)
+  truncation  taylor-quadratic at `truth`  vs exact at `truth`  (None for exact, exact-kvquant)
+  rounding    method at `precision`        vs taylor-quadratic at `truth`  (None for exact, exact-kvquant)
   baseline    exact at `precision`         vs exact at `truth`  (for exact: the total)
 
 Arguments are those of satalab.attention, plus

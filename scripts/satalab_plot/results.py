@@ -7,38 +7,32 @@ turns that into exit code 2.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
 import tomllib
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
-# Results schema versions this reader knows. Version 2 (exact attention over a
-# quantized KV cache) only adds the columns kv_quant, bytes_per_sequence,
-# kv_key_scale and kv_value_scale; version 3 (scale-out) only adds the root
-# attributes sweep_id, shard_index, shard_count and shard_points. Every column
-# read here means the same in all three. Add a version here only after
-# checking what it changed.
-SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4)
+# The results schema is parsed in one place, python/satalab/results_table.py
+# (also behind satalab.read_results); loaded from the source tree by path so
+# that plotting needs no compiled satalab module.
+_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "python" / "satalab" / "results_table.py"
+_spec = importlib.util.spec_from_file_location("satalab_results_table", _SCHEMA_PATH)
+_schema = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_schema)
+
+SUPPORTED_SCHEMA_VERSIONS = _schema.SUPPORTED_SCHEMA_VERSIONS
+PARAMETER_COLUMNS = _schema.PARAMETER_COLUMNS
+COMPONENT_PREFIX = _schema.COMPONENT_PREFIX
+COMPONENT_FLAG = _schema.COMPONENT_FLAG
+UNUSED_BLOCK = _schema.UNUSED_BLOCK
 COST_KIND = "satalab-cost"
 SUPPORTED_COST_SCHEMA_VERSIONS = (1,)
-
-# The columns that define a point (docs/results-schema.md, "Parameters of the
-# point"); kv_quant exists from schema version 2 on.
-PARAMETER_COLUMNS = [
-    "method", "taylor_terms", "kv_quant", "d_key", "d_value", "heads", "n_tokens", "scale",
-    "precision", "truth", "causal", "chunk", "placement", "workload", "dof", "needle_logit",
-    "input_file", "seed", "softmax_denominator",
-]
-
-# Error components and their column / dataset prefixes.
-COMPONENT_PREFIX = {"total": "", "truncation": "trunc_", "rounding": "round_", "baseline": "baseline_"}
-COMPONENT_FLAG = {"truncation": "has_truncation", "rounding": "has_rounding", "baseline": "has_baseline"}
-
-UNUSED_BLOCK = np.iinfo(np.uint64).max
 
 
 class InputError(Exception):
@@ -63,23 +57,13 @@ class Results:
             self._file = h5py.File(path, "r")
         except OSError as error:
             raise InputError(f"{path}: not a readable HDF5 file ({error})") from None
-        attrs = self._file.attrs
-        if "schema_version" not in attrs:
-            raise InputError(f"{path}: root attribute 'schema_version' is missing "
-                             "(not a satalab sweep results file)")
-        self.schema_version = int(attrs["schema_version"])
-        if self.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
-            known = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
-            raise InputError(f"{path}: schema_version {self.schema_version} is not supported "
-                             f"(this plot.py reads {known})")
+        try:
+            self.schema_version = _schema.schema_version(self._file, path, SUPPORTED_SCHEMA_VERSIONS, "this plot.py")
+            frame = _schema.points_table(self._file, path)
+        except _schema.ResultsFileError as error:
+            raise InputError(str(error)) from None
         self.attrs = {key: _attr_str(value) if isinstance(value, (str, bytes)) else value
-                      for key, value in attrs.items()}
-        if "points" not in self._file:
-            raise InputError(f"{path}: dataset '/points' is missing")
-        table = self._file["points"][()]
-        frame = pd.DataFrame(table)
-        for column in frame.select_dtypes(object):
-            frame[column] = frame[column].str.decode("utf-8")
+                      for key, value in self._file.attrs.items()}
         frame.insert(0, "row", np.arange(len(frame)))
         self.all_points = frame
         if "status" in frame:

@@ -13,35 +13,19 @@
 #include <set>
 #include <string>
 
+#include "../support/satalab_test.hpp"
 #include "satalab/io/bench_file.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = satalab::test::CommandResult;
+using satalab::test::line_count;
 
-Result run(const std::string& command) {
-  Result r;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  while (fgets(buffer, sizeof buffer, pipe)) r.output += buffer;
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+Result run(const std::string& command) { return satalab::test::run_command(command); }
 
 Result run_bench(const std::string& arguments) { return run(std::string(SATALAB_BINARY) + " bench " + arguments); }
-
-std::size_t line_count(const std::string& s) {
-  std::size_t lines = 0;
-  for (char c : s) lines += c == '\n';
-  return lines;
-}
 
 // C(n, k) in double (exact for these sizes).
 double choose(unsigned n, unsigned k) {

@@ -15,6 +15,7 @@
 
 #include <hdf5.h>
 
+#include "../support/satalab_test.hpp"
 #include "satalab/build_info.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/io/results_file.hpp"
@@ -23,21 +24,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = satalab::test::CommandResult;
+using satalab::test::line_count;
 
 Result run_satalab_with_prefix(const std::string& prefix, const std::string& arguments) {
-  const std::string command = prefix + std::string(SATALAB_BINARY) + " " + arguments + " 2>&1";
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  char buffer[4096];
-  while (fgets(buffer, sizeof buffer, pipe)) r.output += buffer;
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return satalab::test::run_command(prefix + std::string(SATALAB_BINARY) + " " + arguments);
 }
 
 Result run_satalab(const std::string& arguments) { return run_satalab_with_prefix("", arguments); }
@@ -45,12 +36,6 @@ Result run_satalab(const std::string& arguments) { return run_satalab_with_prefi
 // The same with `environment` (NAME=value ...) set for the command.
 Result run_satalab_env(const std::string& environment, const std::string& arguments) {
   return run_satalab_with_prefix("env " + environment + " ", arguments);
-}
-
-std::size_t line_count(const std::string& s) {
-  std::size_t lines = 0;
-  for (char c : s) lines += c == '\n';
-  return lines;
 }
 
 class CliTest : public ::testing::Test {
@@ -435,11 +420,6 @@ satalab::BuildInfo other_isa() {
   return b;
 }
 
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 constexpr const char* kFourPoints = "method = \"exact\"\nd_key = 4\nn_tokens = [8, 12, 16, 20]\nprecision = \"fp32\"\n";
 
 TEST_F(SweepCliTest, ResumeOfAFileOfAnotherBuildIsRefusedUnlessMixedBuildsAreAllowedAndThenRecordsBoth) {
@@ -447,7 +427,7 @@ TEST_F(SweepCliTest, ResumeOfAFileOfAnotherBuildIsRefusedUnlessMixedBuildsAreAll
   const std::string full = path("full.h5"), out = path("r.h5");
   ASSERT_EQ(run_satalab("sweep " + config + " --out " + full).exit_code, 0);
   rewrite_as_build(full, out, other_isa(), {0, 2});
-  const std::string before = file_bytes(out);
+  const std::string before = satalab::test::read_bytes(out);
 
   const Result refused = run_satalab("sweep " + config + " --out " + out + " --resume");
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
@@ -456,7 +436,7 @@ TEST_F(SweepCliTest, ResumeOfAFileOfAnotherBuildIsRefusedUnlessMixedBuildsAreAll
             std::string::npos)
       << refused.output;
   EXPECT_NE(refused.output.find("--allow-mixed-builds"), std::string::npos) << refused.output;
-  EXPECT_EQ(file_bytes(out), before);
+  EXPECT_EQ(satalab::test::read_bytes(out), before);
   EXPECT_FALSE(fs::exists(out + ".journal"));
 
   const Result allowed = run_satalab("sweep " + config + " --out " + out + " --resume --allow-mixed-builds");

@@ -1,6 +1,8 @@
 // HDF5 input (q, k, v) and output (y, y_truth, z + attributes) of head-major arrays.
 #include "satalab/io/hdf5_arrays.hpp"
 
+#include "../support/satalab_test.hpp"
+
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <sys/wait.h>
@@ -27,29 +29,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() /
-            ("satalab_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
-             std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
+using satalab::test::has_temp_files;
+using satalab::test::read_bytes;
+using satalab::test::TempDir;
 
- private:
-  fs::path path_;
-};
 
 satalab::HeadArrays make_array(std::size_t heads, std::size_t n, std::size_t dim, std::uint64_t seed) {
   satalab::HeadArrays a;
@@ -93,18 +76,6 @@ void write_raw(const std::string& path, bool create, const std::string& name, co
 }
 
 std::vector<double> filled(std::size_t count, double value = 0.5) { return std::vector<double>(count, value); }
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-bool has_temp_files(const fs::path& dir) {
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().filename().string().find(".tmp.") != std::string::npos) return true;
-  }
-  return false;
-}
 
 // Runs read_qkv and returns the InvalidArgument message ("" if nothing thrown).
 std::string read_error(const std::string& path) {

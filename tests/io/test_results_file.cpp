@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/satalab_test.hpp"
 #include "satalab/error.hpp"
 
 namespace fs = std::filesystem;
@@ -40,43 +41,11 @@ using satalab::SweepMetadata;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("satalab_test_results_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter++) + "_" + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
+using satalab::test::has_temp_files;
+using satalab::test::read_bytes;
+using satalab::test::TempDir;
+using satalab::test::write_bytes;
 
- private:
-  fs::path path_;
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-
-bool has_temp_files(const fs::path& dir) {
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().filename().string().find(".tmp.") != std::string::npos) return true;
-  }
-  return false;
-}
 
 int run_shell(const std::string& command) {
   const int status = std::system(command.c_str());
@@ -910,3 +879,77 @@ assert magics == [b"SLJH", b"SLJP", b"SLJP", b"SLJP"], magics
 )PY";
   EXPECT_EQ(run_shell("'" + python + "' '" + script + "' '" + path + "' '" + dir.file("journal.copy") + "'"), 0);
 }
+
+namespace {
+
+// Replaces the string attribute `name` on the root group of `path`.
+void set_string_attribute(const std::string& path, const char* name, const std::string& value) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Adelete(file, name), 0);
+  const hid_t type = H5Tcopy(H5T_C_S1);
+  ASSERT_GE(H5Tset_size(type, H5T_VARIABLE), 0);
+  const hid_t space = H5Screate(H5S_SCALAR);
+  const hid_t attribute = H5Acreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(attribute, 0);
+  const char* text = value.c_str();
+  EXPECT_GE(H5Awrite(attribute, type, &text), 0);
+  H5Aclose(attribute);
+  H5Sclose(space);
+  H5Tclose(type);
+  ASSERT_GE(H5Fclose(file), 0);
+}
+
+// The journal's points were computed by the build that last wrote the file.
+// Resuming with another build is refused (nothing changed); with
+// allow_mixed_builds the journal's points go into the file as that build's,
+// and this build's points are recorded as its own.
+TEST(ResultsFile, JournalPointsOfAnotherBuildAreFoldedIntoTheFileAsThatBuilds) {
+  TempDir dir;
+  const std::string path = dir.file("r.h5");
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // a writer killed after journaling point 1 (the file holds point 0)
+    ResultsFile f(path, make_metadata(), OpenMode::create);
+    f.rewrite_interval_s = 1e9;
+    f.add(make_record(0));
+    f.add(make_record(1, 1));
+    std::_Exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(ids_of(satalab::read_results(path).records), (std::vector<std::uint64_t>{0}));
+  // As if another build had written the file (and so its journal).
+  set_string_attribute(path, "build_isa", "x86-64-v9");
+  const std::string h5 = read_bytes(path), journal = read_bytes(path + ".journal");
+
+  const std::string message = error_of([&] { ResultsFile f(path, make_metadata(), OpenMode::resume); });
+  EXPECT_NE(message.find("another build (instruction set 'x86-64-v9' vs '" + satalab::build_info().isa + "')"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(read_bytes(path), h5);
+  EXPECT_EQ(read_bytes(path + ".journal"), journal);
+
+  {
+    ResultsFile f(path, make_metadata(), OpenMode::resume, true);
+    EXPECT_EQ(f.finished(), (std::set<std::uint64_t>{0, 1}));
+    // Folded: the file holds the journal's point, the journal no point.
+    EXPECT_EQ(ids_of(satalab::read_results(path).records), (std::vector<std::uint64_t>{0, 1}));
+    EXPECT_LT(fs::file_size(path + ".journal"), journal.size());
+    f.add(make_record(2, 2));
+    f.finish();
+  }
+  const auto got = satalab::read_results(path);
+  expect_records(got.records, {make_record(0), make_record(1, 1), make_record(2, 2)});
+  ASSERT_EQ(got.metadata.builds.size(), 2u);
+  EXPECT_EQ(satalab::build_difference(got.metadata.builds[0], satalab::build_info()), "");
+  EXPECT_EQ(got.metadata.builds[1].isa, "x86-64-v9");
+  EXPECT_EQ(got.records[0].build, 0u);  // from the file: this build
+  EXPECT_EQ(got.records[1].build, 1u);  // from the journal of the x86-64-v9 writer
+  EXPECT_EQ(got.records[2].build, 0u);  // computed now
+  ASSERT_TRUE(got.writer.has_value());
+  EXPECT_EQ(satalab::build_difference(*got.writer, satalab::build_info()), "");
+}
+
+}  // namespace

@@ -8,6 +8,7 @@
 
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/cost/cost.hpp"
+#include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/workload/gaussian.hpp"
 #include "satalab/workload/heavy_tailed.hpp"

@@ -161,18 +161,19 @@ ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMo
     std::optional<ResultsContents> existing;
     if (path_exists(path_)) existing = read_results(path_);
     JournalContents j = read_journal(fd.get(), journal);
-    const std::string differs = fmt::format(
-        "results file '{}': the sweep config differs from the one it was started with (use --force to replace it "
-        "or choose another output file)",
-        path_);
-    if (existing && existing->metadata.config_text != metadata_.config_text) throw InvalidArgument(differs);
-    if (j.header && j.header->config_text != metadata_.config_text) throw InvalidArgument(differs);
+    const auto differs = [&] {
+      return ResumeMismatch(
+          ResumeMismatch::Kind::config, {},
+          fmt::format("results file '{}': the sweep config differs from the one it was started with", path_));
+    };
+    if (existing && existing->metadata.config_text != metadata_.config_text) throw differs();
+    if (j.header && j.header->config_text != metadata_.config_text) throw differs();
     for (const SweepMetadata* m : {existing ? &existing->metadata : nullptr, j.header ? &*j.header : nullptr}) {
       if (m != nullptr && (m->shard_index != metadata_.shard_index || m->shard_count != metadata_.shard_count)) {
-        throw InvalidArgument(fmt::format(
-            "results file '{}' holds shard {}/{} of the sweep, not {}/{} (resume it with --shard {}/{}{})", path_,
-            m->shard_index, m->shard_count, metadata_.shard_index, metadata_.shard_count, m->shard_index,
-            m->shard_count, m->shard_count == 1 ? ", i.e. without --shard" : ""));
+        throw ResumeMismatch(ResumeMismatch::Kind::shard, {m->shard_index, m->shard_count},
+                             fmt::format("results file '{}' holds shard {}/{} of the sweep, not {}/{}", path_,
+                                         m->shard_index, m->shard_count, metadata_.shard_index,
+                                         metadata_.shard_count));
       }
     }
     if (existing) {

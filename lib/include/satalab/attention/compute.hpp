@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "satalab/attention/options.hpp"
-#include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/numeric/precision_policy.hpp"
+#include "satalab/tensor.hpp"
 
 namespace satalab {
 

@@ -9,18 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "satalab/tensor.hpp"
+
 namespace satalab {
-
-// A row-major [heads, n_tokens, dim] array of float64.
-struct HeadArrays {
-  std::size_t heads = 0, n_tokens = 0, dim = 0;
-  std::vector<double> data;
-  std::size_t size() const { return heads * n_tokens * dim; }
-};
-
-struct QkvArrays {
-  HeadArrays q, k, v;
-};
 
 // Reads q, k, v. Throws InvalidArgument (one line, naming the file and the
 // dataset) when the file cannot be opened, a dataset is missing, is not rank 3,

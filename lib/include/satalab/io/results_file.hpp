@@ -1,5 +1,5 @@
 #pragma once
-// Sweep results (DESIGN §5; schema in docs/results-schema.md): one HDF5 file per
+// Sweep results (docs/architecture.md; schema in docs/results-schema.md): one HDF5 file per
 // sweep with root attributes, the compound table /points (one row per
 // completed point) and per-point arrays indexed by the row.
 //
@@ -60,6 +60,25 @@ BuildInfo unknown_build(const std::string& commit = "unknown");
 class MixedBuilds : public InvalidArgument {
  public:
   using InvalidArgument::InvalidArgument;
+};
+
+// Resuming a file of another sweep config (Kind::config) or of another shard
+// (Kind::shard; `shard` is the file's): the message names the file and the
+// mismatch; a command line adds how to go on.
+class ResumeMismatch : public InvalidArgument {
+ public:
+  enum class Kind { config, shard };
+  struct Shard {
+    std::uint64_t index = 1, count = 1;
+  };
+  ResumeMismatch(Kind kind, Shard shard, const std::string& message)
+      : InvalidArgument(message), kind_(kind), shard_(shard) {}
+  Kind kind() const { return kind_; }
+  Shard shard() const { return shard_; }
+
+ private:
+  Kind kind_;
+  Shard shard_;
 };
 
 // The first difference between the builds of `existing` points and `build`,

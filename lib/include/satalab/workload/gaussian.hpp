@@ -5,7 +5,7 @@
 // same Boost) in a fixed order: all of q, then k, then v, head-major.
 #include <cstdint>
 
-#include "satalab/io/hdf5_arrays.hpp"
+#include "satalab/tensor.hpp"
 
 namespace satalab {
 

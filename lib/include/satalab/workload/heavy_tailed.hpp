@@ -11,7 +11,7 @@
 // depend on the thread count) in a fixed order: all of q, then k, then v,
 // head-major. Each t variate is Boost's student_t_distribution(dof), which
 // draws one normal and one chi-squared(dof) variate per value.
-#include "satalab/io/hdf5_arrays.hpp"
+#include "satalab/tensor.hpp"
 #include "satalab/workload/gaussian.hpp"
 
 namespace satalab {

@@ -20,7 +20,7 @@
 #include <cstddef>
 #include <vector>
 
-#include "satalab/io/hdf5_arrays.hpp"
+#include "satalab/tensor.hpp"
 #include "satalab/workload/gaussian.hpp"
 
 namespace satalab {
