@@ -28,7 +28,7 @@ for arg in "$@"; do
     --with-mpi) packages+=(openmpi-bin libopenmpi-dev) ;;
     --with-python) packages+=(pybind11-dev python3-dev python3-pytest) ;;
     --with-notebooks) packages+=(jupyter-nbconvert python3-ipykernel) ;;
-    # OpenBLAS: Debian's torch calls the system BLAS; the reference libblas3 is ~20x slower.
+    # OpenBLAS: Debian's torch calls the system BLAS; with the reference libblas3 training is ~10x slower.
     --with-lm) packages+=(python3-torch python3-tqdm libopenblas0-openmp) ;;
     -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (allowed: --with-mpi, --with-python, --with-notebooks, --with-lm)" >&2; exit 2 ;;

@@ -225,5 +225,5 @@ def capture_command(args):
         elif len(keep) != config.heads:
             attrs["head_indices"] = np.asarray(keep, dtype=np.int64)
         write_capture(path, select(t["q"]), select(t["k"]), select(t["v"]), attrs=attrs, extra=extra)
-    print(f"captured {len(layers)} layers x {config.heads} heads x {context} tokens (split {args.split}, window "
+    print(f"captured {len(layers)} layers x {len(keep)} heads x {context} tokens (split {args.split}, window "
           f"{args.sequence} at byte {start}) into {len(paths)} files in '{args.out_dir}' (model {payload['model_hash']})")
