@@ -54,8 +54,8 @@ class Rounder {
   bool active() const { return active_; }
   const Format& format() const { return format_; }
   static bool needs_rounding(const Format& format, Carrier carrier) {
-    if (carrier == Carrier::f32) return format.name != "fp32";
-    if (carrier == Carrier::f64) return format.name != "fp64";
+    if (carrier == Carrier::f32) return format != fp32();
+    if (carrier == Carrier::f64) return format != fp64();
     return !format.multiprecision;  // mp carrier is created at the policy's precision
   }
 

@@ -6,15 +6,14 @@
 #include <cstddef>
 
 #include "satalab/numeric/format.hpp"
-#include "satalab/numeric/multiprecision.hpp"
 
 namespace satalab {
 
 double round_to(double x, const Format& format);
 float round_to(float x, const Format& format);
-// Rounds an MPFR value directly (not via double), so a value just above a
-// midpoint of the target grid rounds up even when double could not hold it.
-mp_t round_to(const mp_t& x, const Format& format);
+// The multiprecision overload, round_to(const mp_t&, const Format&), is in
+// multiprecision.hpp, so that only code computing in MPFR includes Boost's
+// MPFR header.
 
 // out[i] = round_to(in[i], format) for i < n (in may equal out): the same
 // results, vectorised for the kernels' feature and weight arrays.
