@@ -89,58 +89,6 @@ Plan make_plan(const SymmetricBasis& basis, std::size_t width, std::size_t scala
   return plan;
 }
 
-// dst [cols × count] = src [count × cols]ᵀ.
-template <class T>
-void transpose_into(const T* src, std::size_t count, std::size_t cols, T* dst) {
-  for (std::size_t t = 0; t < count; ++t) {
-    for (std::size_t c = 0; c < cols; ++c) dst[c * count + t] = src[t * cols + c];
-  }
-}
-
-// The children of parents [parent_begin, parent_end) of degree `degree` - 1,
-// token-minor: child (parent, j) = parent's run × x_j's run, for j from the
-// parent's last index (0 under the root) to d; written from `out` on, one run
-// of `count` per child. Returns the end of what was written.
-template <class T>
-T* children_token_minor(const SymmetricBasis& basis, std::size_t degree, std::size_t parent_begin,
-                        std::size_t parent_end, const T* lowT, const T* xT, std::size_t count, T* out) {
-  const std::size_t d = basis.dim();
-  for (std::size_t parent = parent_begin; parent < parent_end; ++parent) {
-    const std::size_t first = degree == 1 ? 0 : basis.last_index(parent);
-    const T* __restrict value = lowT + parent * count;
-    for (std::size_t j = first; j < d; ++j) {
-      const T* __restrict xj = xT + j * count;
-      T* __restrict child = out;
-      for (std::size_t t = 0; t < count; ++t) child[t] = value[t] * xj[t];
-      out += count;
-    }
-  }
-  return out;
-}
-
-// Raw monomials of degrees < low_terms of `count` tokens x [count × d], token-
-// minor: lowT [low_size × count] (a monomial's values for all tokens are one
-// run) and the inputs xT [d × count], pre-scaled and rounded when the
-// placement says so. Each monomial is its parent (the tuple without its last
-// index) times one input, as monomials_by_degree builds it, computed for all
-// tokens as one vectorised product; each degree is rounded at once.
-template <class T>
-void token_minor_monomials(const SymmetricBasis& low_basis, const T* x, std::size_t count,
-                           const FeatureCoefficients<T>& coef, const Rounder<T>& round, T* xT, T* lowT) {
-  const std::size_t d = low_basis.dim();
-  transpose_into(x, count, d, xT);
-  if (coef.prescale_inputs) {
-    for (std::size_t i = 0; i < d * count; ++i) xT[i] *= coef.input_scale;
-    round.apply(xT, d * count);
-  }
-  std::fill(lowT, lowT + count, T(1));
-  for (std::size_t p = 1; p < low_basis.taylor_terms(); ++p) {
-    children_token_minor(low_basis, p, low_basis.offset(p - 1), low_basis.offset(p), lowT, xT, count,
-                         lowT + low_basis.offset(p) * count);
-    round.apply(lowT + low_basis.offset(p) * count, low_basis.size(p) * count);
-  }
-}
-
 // Features (coefficients applied) of one block for `count` tokens into
 // buf [(block rows) × count], token-minor: a feature's values for all tokens
 // are one contiguous run, built as one vectorised product of two runs (its
@@ -248,9 +196,9 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
   // One pass over the state for tokens [start, start+count): the readout of
   // their queries from the state as it was, then the update with their keys.
   auto pass = [&](std::size_t start, std::size_t count, bool readout, bool update) {
-    if (readout) token_minor_monomials(low_basis, q + start * d, count, coef, round.compute, x_qT.data(), low_qT.data());
+    if (readout) input_monomials(low_basis, coef, q + start * d, count, round.compute, x_qT.data(), low_qT.data());
     if (update) {
-      token_minor_monomials(low_basis, k + start * d, count, coef, round.compute, x_kT.data(), low_kT.data());
+      input_monomials(low_basis, coef, k + start * d, count, round.compute, x_kT.data(), low_kT.data());
       for (std::size_t t = 0; t < count; ++t) {
         for (std::size_t c = 0; c < dv; ++c) v1(t, c) = v[(start + t) * dv + c];
         v1(t, dv) = T(1);
