@@ -12,8 +12,8 @@
 
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
-#include "satalab/numeric/multiprecision.hpp"
 #include "satalab/numeric/rounding.hpp"
+#include "satalab/numeric/scalar_traits.hpp"
 
 namespace satalab {
 namespace {
@@ -225,15 +225,6 @@ void quantize_grouped(const HeadTensor<double>& x, KvRole role, const KvQuantSch
   }
 }
 
-template <class T>
-double as_double(const T& x) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    return x.template convert_to<double>();
-  } else {
-    return static_cast<double>(x);
-  }
-}
-
 }  // namespace
 
 std::string kv_quant_allowed() {
@@ -394,7 +385,7 @@ DequantizedCache<T> dequantized_cache(const HeadTensor<T>& x, KvRole role,
   HeadTensor<double> stored(x.heads, x.n_tokens, x.dim);
   // Exact: K and V are already in the input format, which double holds (the
   // multiprecision policies' inputs are float64 values, not rounded further).
-  std::transform(x.data.begin(), x.data.end(), stored.data.begin(), as_double<T>);
+  std::transform(x.data.begin(), x.data.end(), stored.data.begin(), to_double<T>);
   QuantizedTensor q = quantize_dequantize(stored, role, scheme);
   cache.values = HeadTensor<T>(x.heads, x.n_tokens, x.dim);
   // Rounded in double, once, into the input format; then exact in T.

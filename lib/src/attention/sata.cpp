@@ -52,45 +52,38 @@ struct Unrounded {
   }
 };
 
+// The row loop over W columns; inlined, so that W is a compile-time constant
+// where the caller's is.
+template <RowPass kPass, class T, class Acc>
+[[gnu::always_inline]] inline void state_rows_any(T* __restrict state, std::size_t rows, std::size_t W,
+                                                  const T* __restrict phi_k, const T* __restrict phi_q,
+                                                  const T* __restrict v1, T* __restrict sums, const Acc& acc) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    T* __restrict row = state + r * W;
+    prefetch_ahead(row);
+    if constexpr (kPass != RowPass::readout) {
+      const T a = phi_k[r];
+      for (std::size_t t = 0; t < W; ++t) row[t] = acc(row[t] + acc(a * v1[t]));
+    }
+    if constexpr (kPass != RowPass::update) {
+      const T b = phi_q[r];
+      for (std::size_t t = 0; t < W; ++t) sums[t] = acc(sums[t] + acc(b * row[t]));
+    }
+  }
+}
+
+// A compile-time width: v1 and the sums in local arrays (registers).
 template <RowPass kPass, std::size_t kWidth, class T, class Acc>
-void state_rows_fixed(T* __restrict state, std::size_t rows, const T* __restrict phi_k, const T* __restrict phi_q,
-                      const T* __restrict v1_in, T* __restrict sums_io, const Acc& acc) {
+void state_rows_fixed(T* state, std::size_t rows, const T* phi_k, const T* phi_q, const T* v1_in, T* sums_io,
+                      const Acc& acc) {
   T v1[kWidth], sums[kWidth];
   for (std::size_t t = 0; t < kWidth; ++t) {
     v1[t] = kPass == RowPass::readout ? T(0) : v1_in[t];
     sums[t] = kPass == RowPass::update ? T(0) : sums_io[t];
   }
-  for (std::size_t r = 0; r < rows; ++r) {
-    T* __restrict row = state + r * kWidth;
-    prefetch_ahead(row);
-    if constexpr (kPass != RowPass::readout) {
-      const T a = phi_k[r];
-      for (std::size_t t = 0; t < kWidth; ++t) row[t] = acc(row[t] + acc(a * v1[t]));
-    }
-    if constexpr (kPass != RowPass::update) {
-      const T b = phi_q[r];
-      for (std::size_t t = 0; t < kWidth; ++t) sums[t] = acc(sums[t] + acc(b * row[t]));
-    }
-  }
+  state_rows_any<kPass>(state, rows, kWidth, phi_k, phi_q, v1, sums, acc);
   if constexpr (kPass != RowPass::update) {
     for (std::size_t t = 0; t < kWidth; ++t) sums_io[t] = sums[t];
-  }
-}
-
-template <RowPass kPass, class T, class Acc>
-void state_rows_any(T* __restrict state, std::size_t rows, std::size_t width, const T* __restrict phi_k,
-                    const T* __restrict phi_q, const T* __restrict v1, T* __restrict sums, const Acc& acc) {
-  for (std::size_t r = 0; r < rows; ++r) {
-    T* __restrict row = state + r * width;
-    prefetch_ahead(row);
-    if constexpr (kPass != RowPass::readout) {
-      const T a = phi_k[r];
-      for (std::size_t t = 0; t < width; ++t) row[t] = acc(row[t] + acc(a * v1[t]));
-    }
-    if constexpr (kPass != RowPass::update) {
-      const T b = phi_q[r];
-      for (std::size_t t = 0; t < width; ++t) sums[t] = acc(sums[t] + acc(b * row[t]));
-    }
   }
 }
 

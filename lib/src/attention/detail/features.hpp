@@ -1,5 +1,5 @@
 #pragma once
-// The feature builder of the kernels (internal; docs/architecture-kernels.md):
+// The feature builder of the kernels (internal; docs/architecture.md, Kernels):
 // the raw monomials Φ(x) of `count` tokens, token-minor (a monomial's values
 // for all tokens are one contiguous run), degree by degree. Each feature of
 // degree p is its parent's value times one input coordinate (one multiply per

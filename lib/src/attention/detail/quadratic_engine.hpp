@@ -1,5 +1,5 @@
 #pragma once
-// The quadratic engine (internal; docs/architecture-kernels.md): attention of
+// The quadratic engine (internal; docs/architecture.md, Kernels): attention of
 // query rows to a run of keys, Σ_j w(s_ij) v_j and Σ_j w(s_ij), with the
 // weight w given by a rule. It serves exact attention (OnlineSoftmax),
 // Taylor-quadratic attention (TruncatedSeries), the exact decoder (one query

@@ -1,6 +1,6 @@
 #pragma once
 // What every kernel of one call needs to know of its precision policy,
-// decided once per call (internal; docs/architecture-kernels.md): the
+// decided once per call (internal; docs/architecture.md, Kernels): the
 // rounders of the three formats, the softmax denominator c, the path (blocked
 // matrix products or operation by operation) and the carrier's
 // multiprecision precision. Entry points build a context and pass it down;
