@@ -32,10 +32,11 @@ template <class T>
 class SataState {
  public:
   // Throws InvalidArgument / ResourceLimit (state size checked against the
-  // memory limit before allocating).
+  // memory limit before allocating). For mp_t every method works at the
+  // policy's precision whatever the caller's default (it sets it itself).
   SataState(std::shared_ptr<const SymmetricBasis> basis, std::size_t d_value, const PrecisionPolicy& policy,
             const AttentionOptions& options);
-  // The rounders point into policy_: not copyable or movable.
+  // Siblings share its tables (empty_sibling): not copyable or movable.
   SataState(const SataState&) = delete;
   SataState& operator=(const SataState&) = delete;
 
@@ -60,8 +61,8 @@ class SataState {
   //
   // It is one pass over the state — each row read once, updated, written
   // once and read out — with both feature vectors built degree by degree and
-  // rounded with the vectorised array rounding into per-thread scratch;
-  // append, query and readout_sums use the same row kernel. Where the fast
+  // rounded with the vectorised array rounding into scratch (per thread for
+  // float and double); append, query and readout_sums use the same row kernel. Where the fast
   // path applies (float or double carrier accumulating in the carrier's own
   // format: fp64, fp32, *-acc32) its sums are the carrier's own; policies
   // that round sums (fp16, bf16) and mp round every product and sum.

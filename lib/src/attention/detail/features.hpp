@@ -67,24 +67,44 @@ void full_product_degree(const SymmetricBasis& basis, std::size_t p, const T* __
   }
 }
 
+// The decode case of monomials (below): one token, each degree's children
+// by full-length products for d <= kFullProductMaxDim, else parent by
+// parent along x (both loops vectorise along the children).
+template <class T>
+void monomials_one_token(const SymmetricBasis& basis, const T* __restrict x, T* __restrict out,
+                         const Rounder<T>& round) {
+  const std::size_t d = basis.dim();
+  out[0] = T(1);
+  for (std::size_t p = 1; p < basis.taylor_terms(); ++p) {
+    if (d == 8) {
+      full_product_degree<8>(basis, p, x, out);
+    } else if (d == 16) {
+      full_product_degree<16>(basis, p, x, out);
+    } else if (d <= kFullProductMaxDim) {
+      full_product_degree<0>(basis, p, x, out);
+    } else {
+      T* next = out + basis.offset(p);
+      for (std::size_t parent = basis.offset(p - 1); parent < basis.offset(p); ++parent) {
+        const std::size_t first = p == 1 ? 0 : basis.last_index(parent);
+        const T value = out[parent];
+        for (std::size_t j = first; j < d; ++j) *next++ = value * x[j];
+      }
+    }
+    round.apply(out + basis.offset(p), basis.size(p));
+  }
+}
+
 // Raw monomials of all degrees of `basis` for `count` tokens: xT [d × count]
 // token-minor in, out [total_size() × count] token-minor (for one token: x
-// and Φ(x) as plain vectors).
+// and Φ(x) as plain vectors, monomials_one_token). The same products either
+// way: each child is its parent's value times one coordinate.
 template <class T>
 void monomials(const SymmetricBasis& basis, const T* xT, std::size_t count, const Rounder<T>& round, T* out) {
-  const std::size_t d = basis.dim();
+  if (count == 1) return monomials_one_token(basis, xT, out, round);
   std::fill(out, out + count, T(1));
   for (std::size_t p = 1; p < basis.taylor_terms(); ++p) {
     T* degree = out + basis.offset(p) * count;
-    if (count == 1 && d == 8) {
-      full_product_degree<8>(basis, p, xT, out);
-    } else if (count == 1 && d == 16) {
-      full_product_degree<16>(basis, p, xT, out);
-    } else if (count == 1 && d <= kFullProductMaxDim) {
-      full_product_degree<0>(basis, p, xT, out);
-    } else {
-      children_token_minor(basis, p, basis.offset(p - 1), basis.offset(p), out, xT, count, degree);
-    }
+    children_token_minor(basis, p, basis.offset(p - 1), basis.offset(p), out, xT, count, degree);
     round.apply(degree, basis.size(p) * count);
   }
 }
@@ -117,7 +137,11 @@ template <class T>
 void side_features(const SymmetricBasis& basis, const FeatureCoefficients<T>& coef, FeatureSide side, const T* x,
                    const Rounder<T>& round, T* scaled, T* out) {
   const std::size_t total = basis.total_size();
-  input_monomials(basis, coef, x, 1, round, scaled, out);
+  if (coef.prescale_inputs) {
+    input_monomials(basis, coef, x, 1, round, scaled, out);
+  } else {
+    monomials_one_token(basis, x, out, round);
+  }
   const bool is_one = side == FeatureSide::query ? coef.query_is_one : coef.key_is_one;
   if (is_one) return;
   const T* c = side == FeatureSide::query ? coef.query.data() : coef.key.data();
