@@ -1,7 +1,11 @@
 #pragma once
 // Floating-point formats as data (after CPFloat, Fasi & Mikaitis): a format is
 // its precision, exponent range, subnormal support and overflow rule. One
-// rounding routine (rounding.hpp) works from these parameters for every format.
+// rounding (round_to, rounding.hpp) works from these parameters for every
+// format: one scaled-integer algorithm per carrier (float and double share
+// it; mp_t's runs it in MPFR, multiprecision.hpp), the array and fast paths
+// equal to it element by element (tests/numeric/test_rounding.cpp). Formats
+// are compared by these parameters, never by name (operator==, same_grid).
 #include <string>
 #include <string_view>
 #include <vector>

@@ -3,6 +3,10 @@
 // in one step: never through an intermediate format (double -> float -> half
 // rounds twice and is wrong for some inputs). Overflow follows the format's
 // rule; underflow goes to subnormals (or zero when the format has none).
+// float and double share one algorithm (round_native in rounding.cpp); the
+// float fast paths (encoding bits, F16C for fp16) and the array routines are
+// vectorised forms of it with the same results, which the exhaustive tests
+// check against the enumeration of every format's grid.
 #include <cstddef>
 
 #include "satalab/numeric/format.hpp"
