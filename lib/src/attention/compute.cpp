@@ -25,7 +25,7 @@ std::uint64_t carrier_bytes(const PrecisionPolicy& policy) {
 
 // float64 inputs rounded into the input format in one step, then carried
 // exactly (every input format fits its policy's carrier). Converting to the
-// carrier first would round twice (double -> float -> fp16), DESIGN §3.
+// carrier first would round twice (double -> float -> fp16); docs/architecture.md, precision policies.
 template <class T>
 HeadTensor<T> to_carrier(const HeadArrays& in, const Format& input) {
   HeadTensor<T> out(in.heads, in.n_tokens, in.dim);

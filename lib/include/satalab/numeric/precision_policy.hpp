@@ -1,5 +1,5 @@
 #pragma once
-// A precision policy (DESIGN §3): the format inputs are stored in, the format
+// A precision policy (docs/architecture.md): the format inputs are stored in, the format
 // of elementwise products that are stored (features, scores, kernel weights),
 // and the format of sums (states, normalisers, dot products). A product that
 // feeds a sum directly is rounded to the accumulate format, as a tensor core
