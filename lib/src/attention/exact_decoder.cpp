@@ -107,7 +107,9 @@ struct VectorProducts {
       : q(q_), keys(keys_), values(values_), d_key(d_key_), d_value(d_value_), s(s_),
         num(Vector<T>::Zero(static_cast<Eigen::Index>(d_value_))) {}
 
+  static constexpr bool kWholeBlock = false;
   std::size_t rows() const { return 1; }
+  T max(const T* w, std::size_t n) const { return Eigen::Map<const Vector<T>>(w, static_cast<Eigen::Index>(n)).maxCoeff(); }
   void scores(std::size_t j0, std::size_t cols) {
     const Eigen::Map<const Vector<T>> qv(q, static_cast<Eigen::Index>(d_key));
     Eigen::Map<Vector<T>> sv(s, static_cast<Eigen::Index>(cols));

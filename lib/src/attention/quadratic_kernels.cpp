@@ -107,7 +107,9 @@ struct TileProducts {
     q_ = q_rows;
   }
 
+  static constexpr bool kWholeBlock = false;
   std::size_t rows() const { return rows_; }
+  T max(const T* s, std::size_t n) const { return *std::max_element(s, s + n); }
   void scores(std::size_t j0, std::size_t cols) {
     const std::size_t d = k_->dim;
     const ConstRowMap<T> qt(q_, rows_, d, Eigen::OuterStride<>(d));

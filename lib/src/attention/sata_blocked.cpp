@@ -144,7 +144,11 @@ struct ChunkProducts {
     k = k_;
     count = count_;
   }
+  // The whole count × count square at once (vectorised, few calls), then the
+  // keys j > i set to zero: every kept weight gets the same operations.
+  static constexpr bool kWholeBlock = true;
   std::size_t rows() const { return count; }
+  T max(const T* s, std::size_t n) const { return *std::max_element(s, s + n); }  // not used by the series
   void scores(std::size_t, std::size_t) {
     const ConstRowMap<T> qc(q, count, d, Eigen::OuterStride<>(d));
     const ConstRowMap<T> kc(k, count, d, Eigen::OuterStride<>(d));
@@ -190,7 +194,7 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
   RowMatrix<T> v1(chunk, W), num(chunk, W);
   ChunkProducts<T> in_chunk{d, v1, num, {}};
   std::vector<typename TruncatedSeries<T>::Row> rows(chunk);
-  std::vector<T> term(chunk);
+  std::vector<T> term(chunk * chunk);
   T* S = state.mutable_values().data();
 
   // One pass over the state for tokens [start, start+count): the readout of

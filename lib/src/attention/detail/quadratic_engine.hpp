@@ -34,6 +34,7 @@ struct OnlineSoftmax {
   struct Row {
     T max = T(-std::numeric_limits<double>::infinity());
   };
+  static constexpr bool kElementwise = false;
   std::size_t key_block;
 
   template <class Rescale>
@@ -54,12 +55,13 @@ struct OnlineSoftmax {
     for (std::size_t j = 0; j < n; ++j) s[j] = exp_in_compute(ctx.round.compute(s[j] - row.max), ctx.round.compute);
   }
 
+  // `block_max(s, n)`: the largest score (the products' own reduction);
   // `wide`: n doubles of scratch (exp_to_compute).
-  template <class Rescale>
+  template <class Rescale, class BlockMax>
   void blocked_weights(Row& row, T* s, std::size_t n, bool first, const KernelContext<T>& ctx, Rescale&& rescale,
-                       T* /*term*/, double* wide) const {
+                       BlockMax&& block_max, T* /*term*/, double* wide) const {
     if (n == 0) return;
-    new_max(row, *std::max_element(s, s + n), first, ctx, rescale);
+    new_max(row, block_max(s, n), first, ctx, rescale);
     for (std::size_t j = 0; j < n; ++j) s[j] -= row.max;
     ctx.round.compute.apply(s, n);
     exp_to_compute(s, n, ctx.round.compute, wide);
@@ -71,6 +73,7 @@ struct OnlineSoftmax {
 template <class T>
 struct TruncatedSeries {
   struct Row {};
+  static constexpr bool kElementwise = true;  // each weight from its own score only
   std::size_t key_block;
   std::size_t taylor_terms;
 
@@ -80,8 +83,8 @@ struct TruncatedSeries {
   }
 
   // `term`: n values of scratch (truncated_exp_array).
-  template <class Rescale>
-  void blocked_weights(Row&, T* s, std::size_t n, bool, const KernelContext<T>& ctx, Rescale&&, T* term,
+  template <class Rescale, class BlockMax>
+  void blocked_weights(Row&, T* s, std::size_t n, bool, const KernelContext<T>& ctx, Rescale&&, BlockMax&&, T* term,
                        double* /*wide*/) const {
     if (n > 0) truncated_exp_array(s, n, taylor_terms, ctx.round, term);
   }
@@ -126,24 +129,40 @@ void finish_row(const KernelContext<T>& ctx, const T* num, const T& den, std::si
 //   scores(j0, cols)          the raw products q·k of every row with keys j0 .. j0+cols
 //   score_row(a)              row a's cols scores (contiguous)
 //   valid(a, j0, cols)        how many of them row a attends to (a prefix; the mask)
+//   max(s, n)                 the largest of n scores (its own reduction)
 //   rescale(a, f)             row a's sums times f
 //   add_weights(a, w, valid)  row a's weights, after they are computed (den as a row sum)
 //   accumulate(j0, cols)      the sums += weights · values
-// `rows` holds the rule's state of every row; `term` and `wide`: key_block
-// values of scratch.
+//   kWholeBlock               rows' scores contiguous (row a at score_row(0) + a·cols):
+//                             an elementwise rule then runs once over the whole
+//                             block, masked keys included (zeroed after), in
+//                             fewer, longer vector calls
+// `rows` holds the rule's state of every row; `term` and `wide`: scratch of
+// key_block values (rows·key_block for a whole block).
 template <class Rule, class Products, class T>
 void blocked_rows(const Rule& rule, const KernelContext<T>& ctx, Products& products, std::size_t end,
                   typename Rule::Row* rows, T* term, double* wide) {
   const std::size_t block = std::max<std::size_t>(1, rule.key_block);
+  auto block_max = [&](const T* s, std::size_t n) { return products.max(s, n); };
   for (std::size_t j0 = 0; j0 < end; j0 += block) {
     const std::size_t cols = std::min(block, end - j0);
     products.scores(j0, cols);
+    if constexpr (Rule::kElementwise && Products::kWholeBlock) {
+      T* s = products.score_row(0);
+      const std::size_t size = products.rows() * cols;
+      divide_by(s, size, ctx.c);
+      ctx.round.compute.apply(s, size);
+      rule.blocked_weights(rows[0], s, size, j0 == 0, ctx, [](const T&) {}, block_max, term, wide);
+    }
     for (std::size_t a = 0; a < products.rows(); ++a) {
       T* s = products.score_row(a);
       const std::size_t valid = products.valid(a, j0, cols);
-      divide_by(s, valid, ctx.c);
-      ctx.round.compute.apply(s, valid);
-      rule.blocked_weights(rows[a], s, valid, j0 == 0, ctx, [&](const T& f) { products.rescale(a, f); }, term, wide);
+      if constexpr (!(Rule::kElementwise && Products::kWholeBlock)) {
+        divide_by(s, valid, ctx.c);
+        ctx.round.compute.apply(s, valid);
+        rule.blocked_weights(rows[a], s, valid, j0 == 0, ctx, [&](const T& f) { products.rescale(a, f); },
+                             block_max, term, wide);
+      }
       std::fill(s + valid, s + cols, T(0));
       products.add_weights(a, s, valid);
     }
