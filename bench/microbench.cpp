@@ -21,7 +21,7 @@
 #include <random>
 #include <vector>
 
-#include "attention/hierarchical_features.hpp"  // internal: the fast feature build
+#include "attention/detail/features.hpp"  // internal: the fast feature build
 #include "satalab/attention/exact_decoder.hpp"
 #include "satalab/attention/kernels.hpp"
 #include "satalab/attention/sata_state.hpp"

@@ -28,6 +28,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <type_traits>
 
 #include "commands.hpp"
 #include "satalab/attention/exact_decoder.hpp"
@@ -38,6 +39,7 @@
 #include "satalab/error.hpp"
 #include "satalab/io/bench_file.hpp"
 #include "satalab/memory.hpp"
+#include "satalab/numeric/carrier.hpp"
 #include "satalab/numeric/format.hpp"
 #include "satalab/version.hpp"
 
@@ -778,19 +780,15 @@ int bench(const BenchOptions& o, const std::string& command_line) {
       for (std::size_t d : o.d_keys) {
         if (plan.sata) {
           for (std::size_t P : o.taylor_terms) {
-            if (policy.carrier == Carrier::f32) {
-              decode_sata_series<float>(ctx, policy, d, P);
-            } else {
-              decode_sata_series<double>(ctx, policy, d, P);
-            }
+            with_carrier(policy, [&]<class T>(CarrierTag<T>) requires std::is_floating_point_v<T> {
+              decode_sata_series<T>(ctx, policy, d, P);
+            });
           }
         }
         if (plan.exact) {
-          if (policy.carrier == Carrier::f32) {
-            decode_exact_series<float>(ctx, policy, d);
-          } else {
-            decode_exact_series<double>(ctx, policy, d);
-          }
+          with_carrier(policy, [&]<class T>(CarrierTag<T>) requires std::is_floating_point_v<T> {
+            decode_exact_series<T>(ctx, policy, d);
+          });
         }
       }
     }
@@ -799,11 +797,9 @@ int bench(const BenchOptions& o, const std::string& command_line) {
     for (const PrecisionPolicy& policy : plan.prefill_precisions) {
       for (std::size_t d : o.d_keys) {
         for (std::uint64_t n : plan.prefill_tokens) {
-          if (policy.carrier == Carrier::f32) {
-            prefill_rows<float>(ctx, policy, d, n);
-          } else {
-            prefill_rows<double>(ctx, policy, d, n);
-          }
+          with_carrier(policy, [&]<class T>(CarrierTag<T>) requires std::is_floating_point_v<T> {
+            prefill_rows<T>(ctx, policy, d, n);
+          });
         }
       }
     }

@@ -9,7 +9,7 @@
 #include "satalab/attention/kernels.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
-#include "satalab/numeric/multiprecision.hpp"
+#include "satalab/numeric/precision_policy.hpp"
 
 namespace satalab::python {
 

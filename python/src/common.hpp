@@ -72,8 +72,10 @@ AttentionOutput compute_interruptible(Method method, const QkvArrays& inputs,
                                       const PrecisionPolicy& policy,
                                       const AttentionOptions& options);
 
-// Multiprecision work sets MPFR's process-wide default precision: one
-// mp computation at a time (taken with the GIL released).
+// MPFR's default precision is process-wide (Boost 1.74): the library's entry
+// points set the precision they need, but two different precisions in two
+// threads at once would conflict, so one mp computation at a time (taken with
+// the GIL released).
 std::unique_lock<std::mutex> mp_lock(const PrecisionPolicy& policy);
 std::mutex& mp_mutex();
 

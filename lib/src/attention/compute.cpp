@@ -5,45 +5,32 @@
 
 #include <algorithm>
 
+#include "detail/sata_blocked.hpp"
 #include "satalab/attention/kernels.hpp"
-#include "sata_blocked.hpp"
 #include "satalab/attention/quantized_kv.hpp"
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/cost/cost.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
-#include "satalab/numeric/multiprecision.hpp"
+#include "satalab/numeric/carrier.hpp"
+#include "satalab/numeric/scalar_traits.hpp"
 
 namespace satalab {
 namespace {
 
 std::uint64_t carrier_bytes(const PrecisionPolicy& policy) {
-  switch (policy.carrier) {
-    case Carrier::f32: return sizeof(float);
-    case Carrier::f64: return sizeof(double);
-    case Carrier::mp: return SataState<mp_t>::bytes_per_element(policy);
-  }
-  return sizeof(double);
+  return with_carrier(policy, [&]<class T>(CarrierTag<T>) { return bytes_per_element<T>(policy); });
 }
 
 // float64 inputs rounded into the input format in one step, then carried
 // exactly (every input format fits its policy's carrier). Converting to the
-// carrier first would round twice (double -> float -> fp16), DESIGN §3.
+// carrier first would round twice (double -> float -> fp16); docs/architecture.md, precision policies.
 template <class T>
 HeadTensor<T> to_carrier(const HeadArrays& in, const Format& input) {
   HeadTensor<T> out(in.heads, in.n_tokens, in.dim);
   for (std::size_t i = 0; i < in.data.size(); ++i) out.data[i] = T(round_to(in.data[i], input));
   return out;
-}
-
-template <class T>
-double to_double(const T& x) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    return x.template convert_to<double>();  // mpfr_get_d, round to nearest
-  } else {
-    return static_cast<double>(x);
-  }
 }
 
 template <class T>
@@ -111,12 +98,9 @@ std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, con
 }
 
 bool uses_matrix_products(const PrecisionPolicy& policy) {
-  switch (policy.carrier) {
-    case Carrier::f32: return detail::blocked_path_applies<float>(policy);
-    case Carrier::f64: return detail::blocked_path_applies<double>(policy);
-    case Carrier::mp: return false;
-  }
-  return false;
+  return with_carrier(policy, [&]<class T>(CarrierTag<T>) {
+    return detail::kernel_path<T>(policy) == detail::KernelPath::blocked;
+  });
 }
 
 std::uint64_t sequence_memory_bytes(Method method, std::uint64_t heads, std::uint64_t n_tokens, std::uint64_t d_key,
@@ -150,15 +134,7 @@ AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const 
                fmt::format("{} attention at {} (heads={}, n_tokens={}, d_key={}, d_value={}, P={})", method_name(method),
                            policy.name, inputs.q.heads, inputs.q.n_tokens, inputs.q.dim, inputs.v.dim,
                            options.taylor_terms));
-  switch (policy.carrier) {
-    case Carrier::f32: return compute_in<float>(method, inputs, policy, options);
-    case Carrier::f64: return compute_in<double>(method, inputs, policy, options);
-    case Carrier::mp: {
-      MpPrecisionScope scope(policy.mp_bits);
-      return compute_in<mp_t>(method, inputs, policy, options);
-    }
-  }
-  return {};
+  return with_carrier(policy, [&]<class T>(CarrierTag<T>) { return compute_in<T>(method, inputs, policy, options); });
 }
 
 }  // namespace satalab

@@ -12,8 +12,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernel_common.hpp"
-#include "sata_blocked.hpp"
+#include "detail/quadratic_engine.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/numeric/multiprecision.hpp"
@@ -61,13 +60,11 @@ ExactDecoder<T>::ExactDecoder(std::size_t heads, std::size_t d_key, std::size_t 
       d_value_(d_value),
       capacity_(capacity),
       key_block_(std::max<std::size_t>(1, options.key_block)),
-      policy_(policy) {
+      ctx_(detail::make_kernel_context<T>(policy, d_key, options.softmax_denominator)) {
   check_sizes(heads, d_key, d_value, capacity);
   check_memory(memory_bytes(heads, d_key, d_value, capacity, policy, options),
                fmt::format("KV cache of {} tokens x {} heads (d_key={}, d_value={})", capacity, heads, d_key, d_value));
-  const PolicyRounders<T> round(policy_);
-  c_ = detail::softmax_denominator<T>(options.softmax_denominator, d_key, round);
-  if constexpr (!std::is_same_v<T, mp_t>) fast_ = detail::blocked_path_applies<T>(policy_);
+  const auto scope = ctx_.precision_scope();
   keys_.assign(heads * capacity * d_key, T(0));
   values_.assign(heads * capacity * d_value, T(0));
 }
@@ -83,6 +80,7 @@ void ExactDecoder<T>::append(const T* k, const T* v, std::size_t count) {
     throw InvalidArgument(fmt::format("exact decoder: appending {} tokens to {} exceeds the capacity of {}", count,
                                       tokens_, capacity_));
   }
+  const auto scope = ctx_.precision_scope();
   for (std::size_t h = 0; h < heads_; ++h) {
     std::copy(k + h * count * d_key_, k + (h + 1) * count * d_key_,
               keys_.begin() + static_cast<std::ptrdiff_t>((h * capacity_ + tokens_) * d_key_));
@@ -100,81 +98,82 @@ void ExactDecoder<T>::truncate(std::size_t tokens) {
   tokens_ = tokens;
 }
 
+// The blocked path's products for one query (blocked_rows): the scores of a
+// key block and the sums as matrix-vector products (Eigen), the normaliser
+// as the sum of the weights.
+template <class T>
+struct VectorProducts {
+  VectorProducts(const T* q_, const T* keys_, const T* values_, std::size_t d_key_, std::size_t d_value_, T* s_)
+      : q(q_), keys(keys_), values(values_), d_key(d_key_), d_value(d_value_), s(s_),
+        num(Vector<T>::Zero(static_cast<Eigen::Index>(d_value_))) {}
+
+  static constexpr bool kWholeBlock = false;
+  std::size_t rows() const { return 1; }
+  T max(const T* w, std::size_t n) const { return Eigen::Map<const Vector<T>>(w, static_cast<Eigen::Index>(n)).maxCoeff(); }
+  void scores(std::size_t j0, std::size_t cols) {
+    const Eigen::Map<const Vector<T>> qv(q, static_cast<Eigen::Index>(d_key));
+    Eigen::Map<Vector<T>> sv(s, static_cast<Eigen::Index>(cols));
+    const ConstRowMap<T> kb(keys + j0 * d_key, static_cast<Eigen::Index>(cols), static_cast<Eigen::Index>(d_key),
+                            Eigen::OuterStride<>(static_cast<Eigen::Index>(d_key)));
+    sv.noalias() = kb * qv;
+  }
+  T* score_row(std::size_t) { return s; }
+  std::size_t valid(std::size_t, std::size_t, std::size_t cols) const { return cols; }
+  void rescale(std::size_t, const T& f) {
+    num *= f;
+    den *= f;
+  }
+  void add_weights(std::size_t, const T* w, std::size_t valid) {
+    den += Eigen::Map<const Vector<T>>(w, static_cast<Eigen::Index>(valid)).sum();
+  }
+  void accumulate(std::size_t j0, std::size_t cols) {
+    const Eigen::Map<const Vector<T>> sv(s, static_cast<Eigen::Index>(cols));
+    const ConstRowMap<T> vb(values + j0 * d_value, static_cast<Eigen::Index>(cols), static_cast<Eigen::Index>(d_value),
+                            Eigen::OuterStride<>(static_cast<Eigen::Index>(d_value)));
+    num.noalias() += vb.transpose() * sv;
+  }
+
+  const T *q, *keys, *values;
+  std::size_t d_key, d_value;
+  T* s;
+  Vector<T> num;
+  T den = T(0);
+};
+
 // Query q of head h against the cached tokens 0..tokens_-1, as exact_attention
-// computes one causal row: per key block the scaled scores (compute format),
-// the block max, a rescale of the running sums by exp(m_old - m_new) when the
-// max grows, the weights exp(s - m), and the sums in the accumulate format.
+// computes one causal row (the engine's OnlineSoftmax rule, a tile of one
+// query): blocks of key_block keys, the running max and rescaling, the
+// weights exp(s - m), the sums in the accumulate format.
 template <class T>
 void ExactDecoder<T>::readout(std::size_t h, const T* q, T* y, T* z) const {
-  const PolicyRounders<T> round(policy_);
   const T* keys = keys_.data() + h * capacity_ * d_key_;
   const T* values = values_.data() + h * capacity_ * d_value_;
-  const std::size_t n = tokens_, B = key_block_;
-  T running_max = T(-std::numeric_limits<double>::infinity());
-  T den = T(0);
-  std::vector<T> scores(std::min(B, n));
+  const std::size_t n = tokens_;
+  const detail::OnlineSoftmax<T> rule{key_block_};
+  const std::size_t block = std::min(key_block_, n);
   if constexpr (!std::is_same_v<T, mp_t>) {
-    if (fast_) {
-      const Eigen::Map<const Vector<T>> qv(q, static_cast<Eigen::Index>(d_key_));
-      Vector<T> num = Vector<T>::Zero(static_cast<Eigen::Index>(d_value_));
-      std::vector<double> wide(scores.size());
-      for (std::size_t j0 = 0; j0 < n; j0 += B) {
-        const auto cols = static_cast<Eigen::Index>(std::min(B, n - j0));
-        Eigen::Map<Vector<T>> s(scores.data(), cols);
-        const ConstRowMap<T> kb(keys + j0 * d_key_, cols, static_cast<Eigen::Index>(d_key_),
-                                Eigen::OuterStride<>(static_cast<Eigen::Index>(d_key_)));
-        s.noalias() = kb * qv;
-        detail::divide_by(s.data(), static_cast<std::size_t>(cols), c_);
-        round.compute.apply(s.data(), static_cast<std::size_t>(cols));
-        const T block_max = s.maxCoeff();
-        if (block_max > running_max) {
-          if (j0 > 0) {
-            const T rescale = detail::exp_in_compute(round.compute(running_max - block_max), round.compute);
-            num *= rescale;
-            den *= rescale;
-          }
-          running_max = block_max;
-        }
-        s.array() -= running_max;
-        round.compute.apply(s.data(), static_cast<std::size_t>(cols));
-        detail::exp_to_compute(s.data(), static_cast<std::size_t>(cols), round.compute, wide.data());
-        const ConstRowMap<T> vb(values + j0 * d_value_, cols, static_cast<Eigen::Index>(d_value_),
-                                Eigen::OuterStride<>(static_cast<Eigen::Index>(d_value_)));
-        num.noalias() += vb.transpose() * s;
-        den += s.sum();
-      }
-      for (std::size_t t = 0; t < d_value_; ++t) y[t] = num[static_cast<Eigen::Index>(t)] / den;
-      *z = den;
+    if (ctx_.blocked()) {
+      // Eigen's allocation (aligned to its packets): the vectorised sum of the
+      // weights peels by the buffer's address, so a heap buffer of arbitrary
+      // alignment would make the last bits of z depend on where it lands.
+      Vector<T> scores(static_cast<Eigen::Index>(block));
+      VectorProducts<T> products(q, keys, values, d_key_, d_value_, scores.data());
+      std::vector<double> wide(block);
+      typename detail::OnlineSoftmax<T>::Row row;
+      detail::blocked_rows(rule, ctx_, products, n, &row, static_cast<T*>(nullptr), wide.data());
+      detail::finish_row(ctx_, products.num.data(), products.den, d_value_, y, z);
       return;
     }
   }
-  std::vector<T> num(d_value_, T(0));
-  for (std::size_t j0 = 0; j0 < n; j0 += B) {
-    const std::size_t stop = std::min(n, j0 + B);
-    T block_max = T(-std::numeric_limits<double>::infinity());
-    for (std::size_t j = j0; j < stop; ++j) {
-      scores[j - j0] = detail::scaled_score(q, keys + j * d_key_, d_key_, c_, round);
-      if (scores[j - j0] > block_max) block_max = scores[j - j0];
-    }
-    if (block_max > running_max) {
-      if (j0 > 0) {
-        const T rescale = detail::exp_in_compute(round.compute(running_max - block_max), round.compute);
-        den = round.accumulate(den * rescale);
-        for (auto& x : num) x = round.accumulate(x * rescale);
-      }
-      running_max = block_max;
-    }
-    for (std::size_t j = j0; j < stop; ++j) {
-      const T weight = detail::exp_in_compute(round.compute(scores[j - j0] - running_max), round.compute);
-      detail::accumulate_weighted(weight, values + j * d_value_, d_value_, num.data(), den, round);
-    }
-  }
-  for (std::size_t t = 0; t < d_value_; ++t) y[t] = round.accumulate(num[t] / den);
-  *z = den;
+  std::vector<T> scores(block), num(d_value_, T(0));
+  T den = T(0);
+  detail::scalar_row(rule, ctx_, q, keys, values, 0, n, d_key_, d_value_, scores.data(), num.data(), den);
+  detail::finish_row(ctx_, num.data(), den, d_value_, y, z);
 }
 
 template <class T>
 void ExactDecoder<T>::step(const T* q, const T* k, const T* v, T* y, T* z) {
+  const auto scope = ctx_.precision_scope();
   append(k, v, 1);
   const auto heads = static_cast<long>(heads_);
   // A parallel region costs microseconds (more when the cores are shared);

@@ -12,8 +12,8 @@
 
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
-#include "satalab/numeric/multiprecision.hpp"
 #include "satalab/numeric/rounding.hpp"
+#include "satalab/numeric/scalar_traits.hpp"
 
 namespace satalab {
 namespace {
@@ -184,53 +184,35 @@ void quantize_grouped(const HeadTensor<double>& x, KvRole role, const KvQuantSch
   const std::size_t n = out.n_quantized, d = x.dim, g = scheme.group;
   std::vector<const double*> elements(g);
   std::vector<double*> results(g);
+  // For every head h and line l of `lines`, groups of g of the `length`
+  // elements along the other axis; element(h, l, i) is the offset of element
+  // i of line l in its head's [tokens × d] block.
+  auto quantize_lines = [&](std::size_t lines, std::size_t length, auto element) {
+    const std::size_t groups = ceil_div(length, g);
+    out.scales.assign(x.heads * lines * groups, 0.0);
+    out.zero_points.assign(out.scales.size(), 0.0);
+    for (std::size_t h = 0; h < x.heads; ++h) {
+      for (std::size_t l = 0; l < lines; ++l) {
+        for (std::size_t k = 0; k < groups; ++k) {
+          const std::size_t i0 = k * g, count = std::min(g, length - i0);
+          for (std::size_t i = 0; i < count; ++i) {
+            const std::size_t offset = element(l, i0 + i);
+            elements[i] = x.head(h) + offset;
+            results[i] = out.values.head(h) + offset;
+          }
+          const std::size_t at = (h * lines + l) * groups + k;
+          quantize_group(elements.data(), count, results.data(), scheme.bits, out.scales[at],
+                         out.zero_points[at], scheme, role, h);
+        }
+      }
+    }
+  };
   if (role == KvRole::key) {
     // Per channel along tokens: group (h, c, t / g) holds tokens t0 .. t0+g-1 of channel c.
-    const std::size_t groups = ceil_div(n, g);
-    out.scales.assign(x.heads * d * groups, 0.0);
-    out.zero_points.assign(out.scales.size(), 0.0);
-    for (std::size_t h = 0; h < x.heads; ++h) {
-      for (std::size_t c = 0; c < d; ++c) {
-        for (std::size_t k = 0; k < groups; ++k) {
-          const std::size_t t0 = k * g, count = std::min(g, n - t0);
-          for (std::size_t i = 0; i < count; ++i) {
-            elements[i] = x.row(h, t0 + i) + c;
-            results[i] = out.values.row(h, t0 + i) + c;
-          }
-          const std::size_t at = (h * d + c) * groups + k;
-          quantize_group(elements.data(), count, results.data(), scheme.bits, out.scales[at],
-                         out.zero_points[at], scheme, role, h);
-        }
-      }
-    }
+    quantize_lines(d, n, [&](std::size_t c, std::size_t t) { return t * d + c; });
   } else {
     // Per token along channels: group (h, t, c / g) holds channels c0 .. c0+g-1 of token t.
-    const std::size_t groups = ceil_div(d, g);
-    out.scales.assign(x.heads * n * groups, 0.0);
-    out.zero_points.assign(out.scales.size(), 0.0);
-    for (std::size_t h = 0; h < x.heads; ++h) {
-      for (std::size_t t = 0; t < n; ++t) {
-        for (std::size_t k = 0; k < groups; ++k) {
-          const std::size_t c0 = k * g, count = std::min(g, d - c0);
-          for (std::size_t i = 0; i < count; ++i) {
-            elements[i] = x.row(h, t) + c0 + i;
-            results[i] = out.values.row(h, t) + c0 + i;
-          }
-          const std::size_t at = (h * n + t) * groups + k;
-          quantize_group(elements.data(), count, results.data(), scheme.bits, out.scales[at],
-                         out.zero_points[at], scheme, role, h);
-        }
-      }
-    }
-  }
-}
-
-template <class T>
-double as_double(const T& x) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    return x.template convert_to<double>();
-  } else {
-    return static_cast<double>(x);
+    quantize_lines(n, d, [&](std::size_t t, std::size_t c) { return t * d + c; });
   }
 }
 
@@ -394,7 +376,7 @@ DequantizedCache<T> dequantized_cache(const HeadTensor<T>& x, KvRole role,
   HeadTensor<double> stored(x.heads, x.n_tokens, x.dim);
   // Exact: K and V are already in the input format, which double holds (the
   // multiprecision policies' inputs are float64 values, not rounded further).
-  std::transform(x.data.begin(), x.data.end(), stored.data.begin(), as_double<T>);
+  std::transform(x.data.begin(), x.data.end(), stored.data.begin(), to_double<T>);
   QuantizedTensor q = quantize_dequantize(stored, role, scheme);
   cache.values = HeadTensor<T>(x.heads, x.n_tokens, x.dim);
   // Rounded in double, once, into the input format; then exact in T.

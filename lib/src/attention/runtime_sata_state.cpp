@@ -1,18 +1,15 @@
 #include "satalab/attention/runtime_sata_state.hpp"
 
 #include <fmt/format.h>
-#include <mpfr.h>
-
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <variant>
 
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
-#include "satalab/numeric/multiprecision.hpp"
+#include "satalab/numeric/carrier.hpp"
+#include "satalab/numeric/scalar_traits.hpp"
 
 namespace satalab {
 namespace {
@@ -21,59 +18,12 @@ template <class T>
 using StatePtr = std::unique_ptr<SataState<T>>;
 using AnyState = std::variant<StatePtr<float>, StatePtr<double>, StatePtr<mp_t>>;
 
-template <class T>
-double to_double(const T& x) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    return x.template convert_to<double>();  // mpfr_get_d, round to nearest (as compute_attention)
-  } else {
-    return static_cast<double>(x);
-  }
-}
-
 // n values of `in` into the carrier, rounded once into the input format.
 template <class T>
 std::vector<T> to_carrier(const double* in, std::size_t n, const Rounder<T>& round_input) {
   std::vector<T> out(n);
   for (std::size_t i = 0; i < n; ++i) out[i] = round_input(T(in[i]));
   return out;
-}
-
-template <class T>
-std::string hex_text(const T& x) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    char* text = nullptr;
-    if (mpfr_asprintf(&text, "%Ra", x.backend().data()) < 0)
-      throw ResourceLimit("cannot format an MPFR value");
-    std::string out(text);
-    mpfr_free_str(text);
-    return out;
-  } else {
-    char buffer[64];
-    std::snprintf(buffer, sizeof buffer, "%a", static_cast<double>(x));
-    return buffer;
-  }
-}
-
-// Parses a hexadecimal (or decimal) float into T; false when the text is
-// malformed or its value is not exactly representable in T.
-template <class T>
-bool parse_exact(const std::string& text, T& out) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    char* end = nullptr;
-    const int inexact = mpfr_strtofr(out.backend().data(), text.c_str(), &end, 0, MPFR_RNDN);
-    return end != text.c_str() && *end == '\0' && inexact == 0;
-  } else {
-    mpfr_t x;
-    mpfr_init2(x, 53);
-    char* end = nullptr;
-    const int inexact = mpfr_strtofr(x, text.c_str(), &end, 0, MPFR_RNDN);
-    const double d = mpfr_get_d(x, MPFR_RNDN);
-    const bool ok = end != text.c_str() && *end == '\0' && inexact == 0 && mpfr_cmp_d(x, d) == 0 &&
-                    (std::isnan(d) || static_cast<double>(static_cast<T>(d)) == d);
-    mpfr_clear(x);
-    out = static_cast<T>(d);
-    return ok;
-  }
 }
 
 }  // namespace
@@ -85,37 +35,22 @@ struct RuntimeSataState::Impl {
   std::shared_ptr<const SymmetricBasis> basis;
   AnyState state;
 
-  // Calls f(SataState<T>&) with the carrier's default MPFR precision set for
-  // mp (new mp_t values and results of arithmetic take it).
+  // Calls f(SataState<T>&) with the carrier's precision set (new mp_t
+  // values, such as the inputs converted into the carrier, take it).
   template <class F>
   decltype(auto) visit(F&& f) const {
     return std::visit(
         [&](const auto& ptr) -> decltype(auto) {
-          using State = std::remove_reference_t<decltype(*ptr)>;
-          if constexpr (std::is_same_v<State, SataState<mp_t>>) {
-            MpPrecisionScope scope(policy.mp_bits);
-            return f(*ptr);
-          } else {
-            return f(*ptr);
-          }
+          const auto scope = ptr->context().precision_scope();
+          return f(*ptr);
         },
         state);
   }
 
   void reset() {
-    switch (policy.carrier) {
-      case Carrier::f32:
-        state = std::make_unique<SataState<float>>(basis, d_value, policy, options);
-        break;
-      case Carrier::f64:
-        state = std::make_unique<SataState<double>>(basis, d_value, policy, options);
-        break;
-      case Carrier::mp: {
-        MpPrecisionScope scope(policy.mp_bits);
-        state = std::make_unique<SataState<mp_t>>(basis, d_value, policy, options);
-        break;
-      }
-    }
+    with_carrier(policy, [&]<class T>(CarrierTag<T>) {
+      state = std::make_unique<SataState<T>>(basis, d_value, policy, options);
+    });
   }
 };
 
@@ -215,7 +150,7 @@ std::vector<double> RuntimeSataState::values() const {
 std::vector<std::string> RuntimeSataState::values_hex() const {
   return impl_->visit([](const auto& state) {
     std::vector<std::string> out(state.values().size());
-    for (std::size_t i = 0; i < out.size(); ++i) out[i] = hex_text(state.values()[i]);
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = to_hex(state.values()[i]);
     return out;
   });
 }
@@ -248,7 +183,7 @@ void RuntimeSataState::restore(std::size_t tokens, std::span<const double> value
                     impl_->policy.name));
   }
   std::vector<std::string> text(values.size());
-  for (std::size_t i = 0; i < values.size(); ++i) text[i] = hex_text(values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) text[i] = to_hex(values[i]);
   restore(tokens, text);
 }
 

@@ -8,31 +8,31 @@
 #include <cmath>
 #include <cstdint>
 
-#include "hierarchical_features.hpp"
-#include "kernel_common.hpp"
-#include "sata_blocked.hpp"
+#include "detail/features.hpp"
+#include "detail/quadratic_engine.hpp"
+#include "detail/sata_blocked.hpp"
 #include "satalab/attention/kernels.hpp"
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
-#include "satalab/numeric/multiprecision.hpp"
+#include "satalab/numeric/scalar_traits.hpp"
 
 namespace satalab {
 namespace {
 
-// What one pass over the state's rows does (the decode step's row kernel).
+// What one pass over the state's rows does.
 enum class RowPass { update, readout, update_then_readout };
 
 // The rows [0, rows) of a state block of width W = d_value + 1 (z in the last
 // column), with v1 = [v, 1]:
 //   update:  S[r][t] = S[r][t] + φk[r]·v1[t]
 //   readout: sums[t] = sums[t] + φq[r]·S[r][t]   (S after the update)
-// Each row is read once and written once. The column loop vectorises; the
-// sums run over the rows in order, one chain per column, exactly as the
-// token-by-token formulas (a product and a sum, each rounded in the carrier,
-// which is the accumulate format here; φk·1 = φk exactly), so the results
-// are bit-identical to them. A compile-time width keeps v1 and the sums in
-// registers.
+// each product and sum rounded into the accumulate format by `acc` (a no-op
+// on the fast path, where the carrier is the accumulate format; φk·1 = φk
+// exactly). Each row is read once and written once. The column loop
+// vectorises; the sums run over the rows in order, one chain per column,
+// exactly as the token-by-token formulas. A compile-time width keeps v1 and
+// the sums in registers.
 // A state larger than the caches streams from memory; the row loop is bound
 // by its chained sums, so the hardware prefetchers fall behind. Asking for
 // the row this far ahead roughly doubles the decode rate of the paper's toy
@@ -44,9 +44,40 @@ inline void prefetch_ahead(const void* row) {
   __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(row) + kPrefetchBytes), 1);
 }
 
-template <RowPass kPass, std::size_t kWidth, class T>
+// The identity, for the fast path's sums.
+struct Unrounded {
+  template <class T>
+  T operator()(T x) const {
+    return x;
+  }
+};
+
+// The row loop over a run-time width W.
+template <RowPass kPass, class T, class Acc>
+void state_rows_any(T* __restrict state, std::size_t rows, std::size_t W,
+                                                  const T* __restrict phi_k, const T* __restrict phi_q,
+                                                  const T* __restrict v1, T* __restrict sums, const Acc& acc) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    T* __restrict row = state + r * W;
+    prefetch_ahead(row);
+    if constexpr (kPass != RowPass::readout) {
+      const T a = phi_k[r];
+      for (std::size_t t = 0; t < W; ++t) row[t] = acc(row[t] + acc(a * v1[t]));
+    }
+    if constexpr (kPass != RowPass::update) {
+      const T b = phi_q[r];
+      for (std::size_t t = 0; t < W; ++t) sums[t] = acc(sums[t] + acc(b * row[t]));
+    }
+  }
+}
+
+// A compile-time width: v1 and the sums in local arrays (registers). The
+// loop is state_rows_any's, written out here: inlining that one with a
+// constant width makes GCC 12 keep v1 in memory (a 1.5x slower decode step
+// at d = 8).
+template <RowPass kPass, std::size_t kWidth, class T, class Acc>
 void state_rows_fixed(T* __restrict state, std::size_t rows, const T* __restrict phi_k, const T* __restrict phi_q,
-                      const T* __restrict v1_in, T* __restrict sums_io) {
+                      const T* __restrict v1_in, T* __restrict sums_io, const Acc& acc) {
   T v1[kWidth], sums[kWidth];
   for (std::size_t t = 0; t < kWidth; ++t) {
     v1[t] = kPass == RowPass::readout ? T(0) : v1_in[t];
@@ -57,11 +88,11 @@ void state_rows_fixed(T* __restrict state, std::size_t rows, const T* __restrict
     prefetch_ahead(row);
     if constexpr (kPass != RowPass::readout) {
       const T a = phi_k[r];
-      for (std::size_t t = 0; t < kWidth; ++t) row[t] = row[t] + a * v1[t];
+      for (std::size_t t = 0; t < kWidth; ++t) row[t] = acc(row[t] + acc(a * v1[t]));
     }
     if constexpr (kPass != RowPass::update) {
       const T b = phi_q[r];
-      for (std::size_t t = 0; t < kWidth; ++t) sums[t] = sums[t] + b * row[t];
+      for (std::size_t t = 0; t < kWidth; ++t) sums[t] = acc(sums[t] + acc(b * row[t]));
     }
   }
   if constexpr (kPass != RowPass::update) {
@@ -69,42 +100,32 @@ void state_rows_fixed(T* __restrict state, std::size_t rows, const T* __restrict
   }
 }
 
+// Widths d_value + 1 of the head sizes 8, 16, 32, 64 get their own code on
+// the fast path; rounded sums (and mp_t) take the run-time width.
 template <RowPass kPass, class T>
-void state_rows_any(T* __restrict state, std::size_t rows, std::size_t width, const T* __restrict phi_k,
-                    const T* __restrict phi_q, const T* __restrict v1, T* __restrict sums) {
-  for (std::size_t r = 0; r < rows; ++r) {
-    T* __restrict row = state + r * width;
-    prefetch_ahead(row);
-    if constexpr (kPass != RowPass::readout) {
-      const T a = phi_k[r];
-      for (std::size_t t = 0; t < width; ++t) row[t] = row[t] + a * v1[t];
-    }
-    if constexpr (kPass != RowPass::update) {
-      const T b = phi_q[r];
-      for (std::size_t t = 0; t < width; ++t) sums[t] = sums[t] + b * row[t];
+void state_rows(const detail::KernelContext<T>& ctx, T* state, std::size_t rows, std::size_t width, const T* phi_k,
+                const T* phi_q, const T* v1, T* sums) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    if (ctx.blocked()) {
+      const Unrounded none;
+      switch (width) {
+        case 9: return state_rows_fixed<kPass, 9>(state, rows, phi_k, phi_q, v1, sums, none);
+        case 17: return state_rows_fixed<kPass, 17>(state, rows, phi_k, phi_q, v1, sums, none);
+        case 33: return state_rows_fixed<kPass, 33>(state, rows, phi_k, phi_q, v1, sums, none);
+        case 65: return state_rows_fixed<kPass, 65>(state, rows, phi_k, phi_q, v1, sums, none);
+        default: return state_rows_any<kPass>(state, rows, width, phi_k, phi_q, v1, sums, none);
+      }
     }
   }
+  state_rows_any<kPass>(state, rows, width, phi_k, phi_q, v1, sums, ctx.round.accumulate);
 }
 
 // States below this many elements (d = 16, P = 4 has 16,473) are prefilled
 // on one thread.
 constexpr std::size_t kMinParallelPrefillStateElements = 64 * 1024;
 
-// The fast path exists for float and double only (mp_t never takes it).
 template <class T>
-constexpr bool fast_path_code = std::is_same_v<T, float> || std::is_same_v<T, double>;
-
-// Buffers of the fast path, one set per thread: heads decoded on one thread
-// reuse them, so they stay in cache (per-state buffers would be streamed
-// from memory along with every head's state).
-template <class T>
-struct FastScratch {
-  std::vector<T> phi_q, phi_k, scaled, v1, sums;
-};
-
-template <class T>
-FastScratch<T>& fast_scratch(std::size_t features, std::size_t d_key, std::size_t width) {
-  thread_local FastScratch<T> s;
+void size_scratch(detail::SataScratch<T>& s, std::size_t features, std::size_t d_key, std::size_t width) {
   if (s.phi_q.size() < features) {
     s.phi_q.resize(features);
     s.phi_k.resize(features);
@@ -112,55 +133,32 @@ FastScratch<T>& fast_scratch(std::size_t features, std::size_t d_key, std::size_
   if (s.scaled.size() < d_key) s.scaled.resize(d_key);
   s.v1.resize(width);
   s.sums.resize(width);
-  return s;
-}
-
-// Widths d_value + 1 of the head sizes 8, 16, 32, 64 get their own code.
-template <RowPass kPass, class T>
-void state_rows(T* state, std::size_t rows, std::size_t width, const T* phi_k, const T* phi_q, const T* v1, T* sums) {
-  if constexpr (fast_path_code<T>) {
-    switch (width) {
-      case 9: return state_rows_fixed<kPass, 9>(state, rows, phi_k, phi_q, v1, sums);
-      case 17: return state_rows_fixed<kPass, 17>(state, rows, phi_k, phi_q, v1, sums);
-      case 33: return state_rows_fixed<kPass, 33>(state, rows, phi_k, phi_q, v1, sums);
-      case 65: return state_rows_fixed<kPass, 65>(state, rows, phi_k, phi_q, v1, sums);
-      default: return state_rows_any<kPass>(state, rows, width, phi_k, phi_q, v1, sums);
-    }
-  }
 }
 
 }  // namespace
 
 template <class T>
 std::uint64_t SataState<T>::bytes_per_element(const PrecisionPolicy& policy) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    // An mpfr_t header plus its limbs.
-    return sizeof(mp_t) + (static_cast<std::uint64_t>(policy.mp_bits) + 63) / 64 * 8 + 16;
-  } else {
-    (void)policy;
-    return sizeof(T);
-  }
+  return satalab::bytes_per_element<T>(policy);
 }
 
 template <class T>
 SataState<T>::SataState(std::shared_ptr<const SymmetricBasis> basis, std::size_t d_value,
                         const PrecisionPolicy& policy, const AttentionOptions& options)
-    : basis_(std::move(basis)), d_value_(d_value), policy_(policy), round_(policy_) {
+    : basis_(std::move(basis)),
+      d_value_(d_value),
+      ctx_(detail::make_kernel_context<T>(policy, basis_->dim(), options.softmax_denominator)) {
   if (d_value_ < 1) throw InvalidArgument(fmt::format("d_value = {} is invalid (must be >= 1)", d_value_));
-  c_ = detail::softmax_denominator<T>(options.softmax_denominator, basis_->dim(), round_);
+  const auto scope = ctx_.precision_scope();
   allocate();
   coefficients_ = std::make_shared<const FeatureCoefficients<T>>(
-      feature_coefficients(*basis_, c_, options.placement, round_.compute));
+      feature_coefficients(*basis_, ctx_.c, options.placement, ctx_.round.compute));
 }
 
 template <class T>
 SataState<T>::SataState(const SataState& like, SiblingTag)
-    : basis_(like.basis_),
-      d_value_(like.d_value_),
-      policy_(like.policy_),
-      round_(policy_),
-      c_(like.c_),
-      coefficients_(like.coefficients_) {
+    : basis_(like.basis_), d_value_(like.d_value_), ctx_(like.ctx_), coefficients_(like.coefficients_) {
+  const auto scope = ctx_.precision_scope();
   allocate();
 }
 
@@ -172,128 +170,86 @@ std::unique_ptr<SataState<T>> SataState<T>::empty_sibling() const {
 template <class T>
 void SataState<T>::allocate() {
   const std::uint64_t elements = checked_mul(basis_->total_size(), d_value_ + 1, "SATA state size");
-  check_memory(checked_mul(elements, bytes_per_element(policy_), "SATA state bytes"),
+  check_memory(checked_mul(elements, bytes_per_element(ctx_.policy), "SATA state bytes"),
                fmt::format("SATA state for d_key={}, d_value={}, P={} ({} elements)", basis_->dim(), d_value_,
                            basis_->taylor_terms(), elements));
   state_.assign(elements, T(0));
-  if constexpr (!std::is_same_v<T, mp_t>) fast_ = detail::blocked_path_applies<T>(policy_);
-  if (!fast_) {
-    scratch_features_.assign(basis_->total_size(), T(0));
-    scratch_input_.assign(basis_->dim(), T(0));
-  }
+  if constexpr (std::is_same_v<T, mp_t>) size_scratch(scratch_, basis_->total_size(), basis_->dim(), d_value_ + 1);
 }
 
 template <class T>
-void SataState<T>::features(const T* x, const std::vector<T>& coefficient, bool coefficient_is_one, T* out) const {
-  const T* source = x;
-  if (coefficients_->prescale_inputs) {
-    for (std::size_t t = 0; t < basis_->dim(); ++t) scratch_input_[t] = round_.compute(x[t] * coefficients_->input_scale);
-    source = scratch_input_.data();
-  }
-  monomial_features(*basis_, source, out, round_.compute);
-  if (!coefficient_is_one) {
-    for (std::size_t r = 0; r < basis_->total_size(); ++r) out[r] = round_.compute(out[r] * coefficient[r]);
+detail::SataScratch<T>& SataState<T>::scratch() const {
+  if constexpr (std::is_same_v<T, mp_t>) {
+    return scratch_;
+  } else {
+    thread_local detail::SataScratch<T> s;
+    size_scratch(s, basis_->total_size(), basis_->dim(), d_value_ + 1);
+    return s;
   }
 }
 
 template <class T>
 void SataState<T>::append(const T* k, const T* v) {
-  if constexpr (fast_path_code<T>) {
-    if (fast_) {
-      FastScratch<T>& s = fast_scratch<T>(basis_->total_size(), basis_->dim(), d_value_ + 1);
-      detail::side_features(*basis_, *coefficients_, detail::FeatureSide::key, k, round_.compute, s.scaled.data(),
-                            s.phi_k.data());
-      std::copy(v, v + d_value_, s.v1.begin());
-      s.v1[d_value_] = T(1);
-      state_rows<RowPass::update>(state_.data(), basis_->total_size(), d_value_ + 1, s.phi_k.data(),
-                                  static_cast<const T*>(nullptr), s.v1.data(), static_cast<T*>(nullptr));
-      ++tokens_;
-      return;
-    }
-  }
-  T* phi = scratch_features_.data();
-  features(k, coefficients_->key, coefficients_->key_is_one, phi);
-  const std::size_t width = d_value_ + 1;
-  for (std::size_t r = 0; r < basis_->total_size(); ++r) {
-    T* row = state_.data() + r * width;
-    for (std::size_t t = 0; t < d_value_; ++t) row[t] = round_.accumulate(row[t] + round_.accumulate(phi[r] * v[t]));
-    row[d_value_] = round_.accumulate(row[d_value_] + phi[r]);
-  }
+  const auto scope = ctx_.precision_scope();
+  detail::SataScratch<T>& s = scratch();
+  detail::side_features(*basis_, *coefficients_, detail::FeatureSide::key, k, ctx_.round.compute, s.scaled.data(),
+                        s.phi_k.data());
+  std::copy(v, v + d_value_, s.v1.begin());
+  s.v1[d_value_] = T(1);
+  state_rows<RowPass::update>(ctx_, state_.data(), basis_->total_size(), d_value_ + 1, s.phi_k.data(),
+                              static_cast<const T*>(nullptr), s.v1.data(), static_cast<T*>(nullptr));
   ++tokens_;
 }
 
 template <class T>
 void SataState<T>::readout_sums(const T* q, T* num, T* den) const {
-  if constexpr (fast_path_code<T>) {
-    if (fast_) {
-      FastScratch<T>& s = fast_scratch<T>(basis_->total_size(), basis_->dim(), d_value_ + 1);
-      detail::side_features(*basis_, *coefficients_, detail::FeatureSide::query, q, round_.compute, s.scaled.data(),
-                            s.phi_q.data());
-      std::copy(num, num + d_value_, s.sums.begin());
-      s.sums[d_value_] = *den;
-      // The readout pass only reads the state.
-      state_rows<RowPass::readout>(const_cast<T*>(state_.data()), basis_->total_size(), d_value_ + 1,
-                                   static_cast<const T*>(nullptr), s.phi_q.data(), static_cast<const T*>(nullptr),
-                                   s.sums.data());
-      std::copy(s.sums.begin(), s.sums.begin() + static_cast<std::ptrdiff_t>(d_value_), num);
-      *den = s.sums[d_value_];
-      return;
-    }
-  }
-  T* phi = scratch_features_.data();
-  features(q, coefficients_->query, coefficients_->query_is_one, phi);
-  const std::size_t width = d_value_ + 1;
-  // Column sums in feature order; the inner loop over columns vectorises
-  // without reordering any sum.
-  for (std::size_t r = 0; r < basis_->total_size(); ++r) {
-    const T* row = state_.data() + r * width;
-    for (std::size_t t = 0; t < d_value_; ++t) num[t] = round_.accumulate(num[t] + round_.accumulate(phi[r] * row[t]));
-    *den = round_.accumulate(*den + round_.accumulate(phi[r] * row[d_value_]));
-  }
-}
-
-template <class T>
-void SataState<T>::finish_readout(const T* num, T den, T* y, T* z) const {
-  for (std::size_t t = 0; t < d_value_; ++t) y[t] = round_.accumulate(num[t] / den);
-  *z = den;
+  const auto scope = ctx_.precision_scope();
+  detail::SataScratch<T>& s = scratch();
+  detail::side_features(*basis_, *coefficients_, detail::FeatureSide::query, q, ctx_.round.compute, s.scaled.data(),
+                        s.phi_q.data());
+  std::copy(num, num + d_value_, s.sums.begin());
+  s.sums[d_value_] = *den;
+  // The readout pass only reads the state.
+  state_rows<RowPass::readout>(ctx_, const_cast<T*>(state_.data()), basis_->total_size(), d_value_ + 1,
+                               static_cast<const T*>(nullptr), s.phi_q.data(), static_cast<const T*>(nullptr),
+                               s.sums.data());
+  std::copy(s.sums.begin(), s.sums.begin() + static_cast<std::ptrdiff_t>(d_value_), num);
+  *den = s.sums[d_value_];
 }
 
 template <class T>
 void SataState<T>::query(const T* q, T* y, T* z) const {
+  const auto scope = ctx_.precision_scope();
   std::vector<T> num(d_value_, T(0));
   T den = T(0);
   readout_sums(q, num.data(), &den);
-  finish_readout(num.data(), den, y, z);
+  detail::finish_row(ctx_, num.data(), den, d_value_, y, z);
 }
 
 template <class T>
 void SataState<T>::step(const T* q, const T* k, const T* v, T* y, T* z) {
-  if constexpr (fast_path_code<T>) {
-    if (fast_) {
-      FastScratch<T>& s = fast_scratch<T>(basis_->total_size(), basis_->dim(), d_value_ + 1);
-      detail::side_features(*basis_, *coefficients_, detail::FeatureSide::key, k, round_.compute, s.scaled.data(),
-                            s.phi_k.data());
-      detail::side_features(*basis_, *coefficients_, detail::FeatureSide::query, q, round_.compute, s.scaled.data(),
-                            s.phi_q.data());
-      std::copy(v, v + d_value_, s.v1.begin());
-      s.v1[d_value_] = T(1);
-      std::fill(s.sums.begin(), s.sums.end(), T(0));
-      state_rows<RowPass::update_then_readout>(state_.data(), basis_->total_size(), d_value_ + 1, s.phi_k.data(),
-                                               s.phi_q.data(), s.v1.data(), s.sums.data());
-      ++tokens_;
-      finish_readout(s.sums.data(), s.sums[d_value_], y, z);
-      return;
-    }
-  }
-  append(k, v);
-  query(q, y, z);
+  const auto scope = ctx_.precision_scope();
+  detail::SataScratch<T>& s = scratch();
+  detail::side_features(*basis_, *coefficients_, detail::FeatureSide::key, k, ctx_.round.compute, s.scaled.data(),
+                        s.phi_k.data());
+  detail::side_features(*basis_, *coefficients_, detail::FeatureSide::query, q, ctx_.round.compute, s.scaled.data(),
+                        s.phi_q.data());
+  std::copy(v, v + d_value_, s.v1.begin());
+  s.v1[d_value_] = T(1);
+  std::fill(s.sums.begin(), s.sums.end(), T(0));
+  state_rows<RowPass::update_then_readout>(ctx_, state_.data(), basis_->total_size(), d_value_ + 1, s.phi_k.data(),
+                                           s.phi_q.data(), s.v1.data(), s.sums.data());
+  ++tokens_;
+  detail::finish_row(ctx_, s.sums.data(), s.sums[d_value_], d_value_, y, z);
 }
 
 template <class T>
 void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v, std::size_t n, std::size_t chunk,
                          T* y, T* z) {
+  const detail::KernelContext<T>& ctx = state.context();
+  const auto scope = ctx.precision_scope();
   if constexpr (!std::is_same_v<T, mp_t>) {
-    if (detail::blocked_path_applies<T>(state.policy())) {
+    if (ctx.blocked()) {
       // Threads share the state's rows only when a chunk's pass over them
       // outweighs starting a parallel region (microseconds, milliseconds when
       // the cores are shared with other work); the results do not depend on it.
@@ -302,10 +258,10 @@ void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v
       return;
     }
   }
-  const PolicyRounders<T> round(state.policy());
   const std::size_t d_key = state.d_key(), d_value = state.d_value();
   chunk = std::max<std::size_t>(1, chunk);
-  std::vector<T> num(d_value);
+  const detail::TruncatedSeries<T> rule{chunk, state.taylor_terms()};
+  std::vector<T> num(d_value), scores(chunk);
   for (std::size_t start = 0; start < n; start += chunk) {
     const std::size_t stop = std::min(n, start + chunk);
     for (std::size_t i = start; i < stop; ++i) {
@@ -314,13 +270,8 @@ void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v
       // Earlier chunks through the state, then this chunk's keys j <= i
       // through the same kernel evaluated directly (Taylor-quadratic).
       state.readout_sums(q + i * d_key, num.data(), &den);
-      for (std::size_t j = start; j <= i; ++j) {
-        const T s = detail::scaled_score(q + i * d_key, k + j * d_key, d_key, state.softmax_denominator(), round);
-        detail::accumulate_weighted(detail::truncated_exp(s, state.taylor_terms(), round), v + j * d_value, d_value,
-                                    num.data(), den, round);
-      }
-      for (std::size_t t = 0; t < d_value; ++t) y[i * d_value + t] = round.accumulate(num[t] / den);
-      z[i] = den;
+      detail::scalar_row(rule, ctx, q + i * d_key, k, v, start, i + 1, d_key, d_value, scores.data(), num.data(), den);
+      detail::finish_row(ctx, num.data(), den, d_value, y + i * d_value, z + i);
     }
     for (std::size_t j = start; j < stop; ++j) state.append(k + j * d_key, v + j * d_value);
   }
@@ -330,12 +281,13 @@ template <class T>
 AttentionResult<T> sata_attention(const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
                                   const PrecisionPolicy& policy, const AttentionOptions& options) {
   check_attention_shapes(q, k, v, options);
+  const detail::CarrierPrecisionScope scope(policy);
   auto basis = std::make_shared<const SymmetricBasis>(q.dim, options.taylor_terms);
   // One state (and, on the blocked path, one workspace) per head in flight:
   // check them all before the parallel region. Heads run in parallel when
   // there are at least as many as threads; otherwise one head at a time with
   // the threads inside it (the blocked path splits the state's rows).
-  const bool blocked = detail::blocked_path_applies<T>(policy);
+  const bool blocked = detail::kernel_path<T>(policy) == detail::KernelPath::blocked;
   const auto max_threads = static_cast<std::size_t>(omp_get_max_threads());
   const bool heads_in_parallel = !blocked || q.heads >= max_threads;
   const auto threads = static_cast<std::uint64_t>(heads_in_parallel ? std::min(q.heads, max_threads) : 1);

@@ -1,4 +1,4 @@
-#include "sata_blocked.hpp"
+#include "detail/sata_blocked.hpp"
 
 // GCC 12 reports false "may be used uninitialized" inside its own AVX-512
 // intrinsics when Eigen's products are inlined here (GCC bug 105593).
@@ -11,8 +11,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "hierarchical_features.hpp"
-#include "kernel_common.hpp"
+#include "detail/features.hpp"
+#include "detail/quadratic_engine.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/numeric/multiprecision.hpp"
 
@@ -89,58 +89,6 @@ Plan make_plan(const SymmetricBasis& basis, std::size_t width, std::size_t scala
   return plan;
 }
 
-// dst [cols × count] = src [count × cols]ᵀ.
-template <class T>
-void transpose_into(const T* src, std::size_t count, std::size_t cols, T* dst) {
-  for (std::size_t t = 0; t < count; ++t) {
-    for (std::size_t c = 0; c < cols; ++c) dst[c * count + t] = src[t * cols + c];
-  }
-}
-
-// The children of parents [parent_begin, parent_end) of degree `degree` - 1,
-// token-minor: child (parent, j) = parent's run × x_j's run, for j from the
-// parent's last index (0 under the root) to d; written from `out` on, one run
-// of `count` per child. Returns the end of what was written.
-template <class T>
-T* children_token_minor(const SymmetricBasis& basis, std::size_t degree, std::size_t parent_begin,
-                        std::size_t parent_end, const T* lowT, const T* xT, std::size_t count, T* out) {
-  const std::size_t d = basis.dim();
-  for (std::size_t parent = parent_begin; parent < parent_end; ++parent) {
-    const std::size_t first = degree == 1 ? 0 : basis.last_index(parent);
-    const T* __restrict value = lowT + parent * count;
-    for (std::size_t j = first; j < d; ++j) {
-      const T* __restrict xj = xT + j * count;
-      T* __restrict child = out;
-      for (std::size_t t = 0; t < count; ++t) child[t] = value[t] * xj[t];
-      out += count;
-    }
-  }
-  return out;
-}
-
-// Raw monomials of degrees < low_terms of `count` tokens x [count × d], token-
-// minor: lowT [low_size × count] (a monomial's values for all tokens are one
-// run) and the inputs xT [d × count], pre-scaled and rounded when the
-// placement says so. Each monomial is its parent (the tuple without its last
-// index) times one input, as monomials_by_degree builds it, computed for all
-// tokens as one vectorised product; each degree is rounded at once.
-template <class T>
-void token_minor_monomials(const SymmetricBasis& low_basis, const T* x, std::size_t count,
-                           const FeatureCoefficients<T>& coef, const Rounder<T>& round, T* xT, T* lowT) {
-  const std::size_t d = low_basis.dim();
-  transpose_into(x, count, d, xT);
-  if (coef.prescale_inputs) {
-    for (std::size_t i = 0; i < d * count; ++i) xT[i] *= coef.input_scale;
-    round.apply(xT, d * count);
-  }
-  std::fill(lowT, lowT + count, T(1));
-  for (std::size_t p = 1; p < low_basis.taylor_terms(); ++p) {
-    children_token_minor(low_basis, p, low_basis.offset(p - 1), low_basis.offset(p), lowT, xT, count,
-                         lowT + low_basis.offset(p) * count);
-    round.apply(lowT + low_basis.offset(p) * count, low_basis.size(p) * count);
-  }
-}
-
 // Features (coefficients applied) of one block for `count` tokens into
 // buf [(block rows) × count], token-minor: a feature's values for all tokens
 // are one contiguous run, built as one vectorised product of two runs (its
@@ -177,18 +125,43 @@ void block_features(const SymmetricBasis& basis, const Plan& plan, const Block& 
   }
 }
 
-}  // namespace
-
+// The products of SATA's part inside a chunk (blocked_rows with one key
+// block, the chunk's own keys): the scores Q_c·K_cᵀ, row a attending keys
+// j <= a, and the weights times [V_c 1] added to the rows' readout of the
+// state (normalisers in the last column, so no separate row sum).
 template <class T>
-bool blocked_path_applies(const PrecisionPolicy& policy) {
-  if constexpr (std::is_same_v<T, float>) {
-    return policy.carrier == Carrier::f32 && !Rounder<T>::needs_rounding(policy.accumulate, policy.carrier);
-  } else if constexpr (std::is_same_v<T, double>) {
-    return policy.carrier == Carrier::f64 && !Rounder<T>::needs_rounding(policy.accumulate, policy.carrier);
-  } else {
-    return false;
+struct ChunkProducts {
+  std::size_t d;
+  const RowMatrix<T>& v1;
+  RowMatrix<T>& num;
+  RowMatrix<T> weights;
+  const T* q = nullptr;
+  const T* k = nullptr;
+  std::size_t count = 0;
+
+  void start(const T* q_, const T* k_, std::size_t count_) {
+    q = q_;
+    k = k_;
+    count = count_;
   }
-}
+  // The whole count × count square at once (vectorised, few calls), then the
+  // keys j > i set to zero: every kept weight gets the same operations.
+  static constexpr bool kWholeBlock = true;
+  std::size_t rows() const { return count; }
+  T max(const T* s, std::size_t n) const { return *std::max_element(s, s + n); }  // not used by the series
+  void scores(std::size_t, std::size_t) {
+    const ConstRowMap<T> qc(q, count, d, Eigen::OuterStride<>(d));
+    const ConstRowMap<T> kc(k, count, d, Eigen::OuterStride<>(d));
+    weights.noalias() = qc * kc.transpose();
+  }
+  T* score_row(std::size_t a) { return weights.data() + a * count; }
+  std::size_t valid(std::size_t a, std::size_t, std::size_t) const { return a + 1; }
+  void rescale(std::size_t, const T&) {}  // the truncated series never rescales
+  void add_weights(std::size_t, const T*, std::size_t) {}
+  void accumulate(std::size_t, std::size_t) { num.topRows(count).noalias() += weights * v1.topRows(count); }
+};
+
+}  // namespace
 
 std::uint64_t sata_blocked_workspace_bytes(std::size_t d_key, std::size_t d_value, std::size_t taylor_terms,
                                            std::size_t chunk, std::size_t scalar_bytes) {
@@ -206,7 +179,8 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
                   Mask mask, bool parallel, T* y, T* z) {
   const SymmetricBasis& basis = state.basis();
   const FeatureCoefficients<T>& coef = state.coefficients();
-  const PolicyRounders<T> round(state.policy());
+  const KernelContext<T>& ctx = state.context();
+  const PolicyRounders<T>& round = ctx.round;
   const std::size_t d = basis.dim(), dv = state.d_value(), W = dv + 1, P = basis.taylor_terms();
   chunk = std::max<std::size_t>(1, std::min(chunk, n));
   const Plan plan = make_plan(basis, W, sizeof(T));
@@ -217,16 +191,18 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
 
   std::vector<T> low_qT(chunk * plan.low_size), low_kT(chunk * plan.low_size), x_qT(chunk * d), x_kT(chunk * d);
   std::vector<T> buf_q(G * chunk * max_rows), buf_k(G * chunk * max_rows), partial(G * chunk * W);
-  RowMatrix<T> v1(chunk, W), num(chunk, W), scores, weights;
+  RowMatrix<T> v1(chunk, W), num(chunk, W);
+  ChunkProducts<T> in_chunk{d, v1, num, {}};
+  std::vector<typename TruncatedSeries<T>::Row> rows(chunk);
   std::vector<T> term(chunk * chunk);
   T* S = state.mutable_values().data();
 
   // One pass over the state for tokens [start, start+count): the readout of
   // their queries from the state as it was, then the update with their keys.
   auto pass = [&](std::size_t start, std::size_t count, bool readout, bool update) {
-    if (readout) token_minor_monomials(low_basis, q + start * d, count, coef, round.compute, x_qT.data(), low_qT.data());
+    if (readout) input_monomials(low_basis, coef, q + start * d, count, round.compute, x_qT.data(), low_qT.data());
     if (update) {
-      token_minor_monomials(low_basis, k + start * d, count, coef, round.compute, x_kT.data(), low_kT.data());
+      input_monomials(low_basis, coef, k + start * d, count, round.compute, x_kT.data(), low_kT.data());
       for (std::size_t t = 0; t < count; ++t) {
         for (std::size_t c = 0; c < dv; ++c) v1(t, c) = v[(start + t) * dv + c];
         v1(t, dv) = T(1);
@@ -281,34 +257,20 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
       write_rows(start, count);
     }
   } else {
-    const T c = state.softmax_denominator();
+    const TruncatedSeries<T> rule{chunk, P};
     for (std::size_t start = 0; start < n; start += chunk) {
       const std::size_t count = std::min(chunk, n - start);
       pass(start, count, true, true);
-      // Inside the chunk: Taylor-quadratic, T_P(q_i·k_j / c) for j <= i.
-      const ConstRowMap<T> qc(q + start * d, count, d, Eigen::OuterStride<>(d));
-      const ConstRowMap<T> kc(k + start * d, count, d, Eigen::OuterStride<>(d));
-      scores.noalias() = qc * kc.transpose();
-      // The whole count × count square at once (vectorised, few calls), then
-      // the keys j > i set to zero: every kept weight gets the same operations.
-      weights.noalias() = scores;
-      divide_by(weights.data(), count * count, c);
-      round.compute.apply(weights.data(), count * count);
-      truncated_exp_array(weights.data(), count * count, P, round, term.data());
-      for (std::size_t i = 0; i + 1 < count; ++i) {
-        T* w = weights.data() + i * count;  // row i, keys j <= i
-        std::fill(w + i + 1, w + count, T(0));
-      }
-      num.topRows(count).noalias() += weights * v1.topRows(count);
+      // Inside the chunk: Taylor-quadratic, T_P(q_i·k_j / c) for j <= i,
+      // added to the state's readout (the engine, one key block).
+      in_chunk.start(q + start * d, k + start * d, count);
+      blocked_rows(rule, ctx, in_chunk, count, rows.data(), term.data(), static_cast<double*>(nullptr));
       write_rows(start, count);
     }
   }
   state.add_tokens(n);
 }
 
-template bool blocked_path_applies<float>(const PrecisionPolicy&);
-template bool blocked_path_applies<double>(const PrecisionPolicy&);
-template bool blocked_path_applies<mp_t>(const PrecisionPolicy&);
 template void sata_blocked(SataState<float>&, const float*, const float*, const float*, std::size_t, std::size_t,
                            Mask, bool, float*, float*);
 template void sata_blocked(SataState<double>&, const double*, const double*, const double*, std::size_t,

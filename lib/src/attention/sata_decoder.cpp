@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "sata_blocked.hpp"
+#include "detail/sata_blocked.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/numeric/multiprecision.hpp"
@@ -26,7 +26,7 @@ std::uint64_t SataDecoder<T>::memory_bytes(std::size_t heads, std::size_t d_key,
   const std::uint64_t elements = checked_mul(feature_count(d_key, options.taylor_terms), d_value + 1, "SATA state size");
   const std::uint64_t per_head = checked_mul(elements, SataState<T>::bytes_per_element(policy), "SATA state bytes");
   std::uint64_t bytes = checked_mul(per_head, heads, "SATA states");
-  if (detail::blocked_path_applies<T>(policy)) {
+  if (detail::kernel_path<T>(policy) == detail::KernelPath::blocked) {
     const auto in_flight = std::min<std::uint64_t>(heads, static_cast<std::uint64_t>(omp_get_max_threads()));
     const std::uint64_t workspace = detail::sata_blocked_workspace_bytes(d_key, d_value, options.taylor_terms,
                                                                          options.effective_chunk(), sizeof(T));
@@ -39,6 +39,7 @@ template <class T>
 SataDecoder<T>::SataDecoder(std::size_t heads, std::size_t d_key, std::size_t d_value, const PrecisionPolicy& policy,
                             const AttentionOptions& options)
     : options_(options) {
+  const detail::CarrierPrecisionScope scope(policy);
   if (heads < 1 || d_key < 1 || d_value < 1) {
     throw InvalidArgument(
         fmt::format("SATA decoder: heads = {}, d_key = {}, d_value = {} (all must be >= 1)", heads, d_key, d_value));
@@ -69,6 +70,7 @@ std::uint64_t SataDecoder<T>::state_bytes() const {
 
 template <class T>
 void SataDecoder<T>::step(const T* q, const T* k, const T* v, T* y, T* z) {
+  const auto scope = states_.front()->context().precision_scope();
   const std::size_t dk = states_.front()->d_key(), dv = states_.front()->d_value();
   const auto heads = static_cast<long>(states_.size());
   // A parallel region costs microseconds (more when the cores are shared);
@@ -83,6 +85,7 @@ void SataDecoder<T>::step(const T* q, const T* k, const T* v, T* y, T* z) {
 
 template <class T>
 void SataDecoder<T>::prefill(const T* q, const T* k, const T* v, std::size_t n, T* y, T* z) {
+  const auto scope = states_.front()->context().precision_scope();
   const std::size_t dk = states_.front()->d_key(), dv = states_.front()->d_value();
   const auto heads = static_cast<long>(states_.size());
   // Heads in parallel only when they can keep every thread busy; otherwise

@@ -15,10 +15,17 @@ unsigned mp_current_bits() {
   return static_cast<unsigned>(boost::multiprecision::detail::digits10_2_2(mp_t::default_precision()));
 }
 
-MpPrecisionScope::MpPrecisionScope(unsigned bits) : previous_digits10_(mp_t::default_precision()) {
-  mp_t::default_precision(mp_digits10_for_bits(bits));
+MpPrecisionScope::MpPrecisionScope(unsigned bits) {
+  const unsigned wanted = mp_digits10_for_bits(bits);
+  const auto current = static_cast<unsigned>(mp_t::default_precision());
+  if (current == wanted) return;
+  previous_digits10_ = current;
+  changed_ = true;
+  mp_t::default_precision(wanted);
 }
 
-MpPrecisionScope::~MpPrecisionScope() { mp_t::default_precision(previous_digits10_); }
+MpPrecisionScope::~MpPrecisionScope() {
+  if (changed_) mp_t::default_precision(previous_digits10_);
+}
 
 }  // namespace satalab

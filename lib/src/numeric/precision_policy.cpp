@@ -13,7 +13,7 @@ PrecisionPolicy make(std::string name, const Format& input, const Format& comput
   // bits are >= 2p+2 for fp16 (p = 11), bf16 (8) and fp8 (4, 3), so +,-,*,/
   // done in float and rounded once into those formats are correctly rounded.
   for (const Format* f : {&input, &compute, &accumulate}) {
-    if (f->name == "fp64") p.carrier = Carrier::f64;
+    if (*f == fp64()) p.carrier = Carrier::f64;
   }
   return p;
 }

@@ -1,5 +1,7 @@
 #include "satalab/numeric/rounding.hpp"
 
+#include "satalab/numeric/multiprecision.hpp"
+
 #include <mpfr.h>
 
 #if defined(__F16C__)

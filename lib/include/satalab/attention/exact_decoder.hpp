@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "satalab/attention/detail/kernel_context.hpp"
 #include "satalab/attention/options.hpp"
 #include "satalab/numeric/precision_policy.hpp"
 
@@ -56,9 +57,7 @@ class ExactDecoder {
   void readout(std::size_t h, const T* q, T* y, T* z) const;
 
   std::size_t heads_, d_key_, d_value_, capacity_, key_block_;
-  PrecisionPolicy policy_;
-  T c_;
-  bool fast_ = false;
+  detail::KernelContext<T> ctx_;
   std::vector<T> keys_, values_;  // [heads × capacity × d]
   std::size_t tokens_ = 0;
 };

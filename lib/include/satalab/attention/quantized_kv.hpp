@@ -1,5 +1,5 @@
 #pragma once
-// KV-cache quantization schemes (DESIGN §1 question 7): keys and values are
+// KV-cache quantization schemes (docs/architecture.md): keys and values are
 // quantized and dequantized as a cache would store them, then exact attention
 // runs on the dequantized tensors (Method::exact_kvquant in compute.hpp). That
 // is exact attention over a quantized cache: every difference from exact

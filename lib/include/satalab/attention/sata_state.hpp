@@ -10,21 +10,33 @@
 #include <memory>
 #include <vector>
 
+#include "satalab/attention/detail/kernel_context.hpp"
 #include "satalab/attention/options.hpp"
 #include "satalab/basis/feature_map.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/numeric/precision_policy.hpp"
 
 namespace satalab {
+namespace detail {
+
+// Buffers of one state operation: the two feature vectors, the pre-scaled
+// input, [v 1] and the readout sums.
+template <class T>
+struct SataScratch {
+  std::vector<T> phi_q, phi_k, scaled, v1, sums;
+};
+
+}  // namespace detail
 
 template <class T>
 class SataState {
  public:
   // Throws InvalidArgument / ResourceLimit (state size checked against the
-  // memory limit before allocating).
+  // memory limit before allocating). For mp_t every method works at the
+  // policy's precision whatever the caller's default (it sets it itself).
   SataState(std::shared_ptr<const SymmetricBasis> basis, std::size_t d_value, const PrecisionPolicy& policy,
             const AttentionOptions& options);
-  // The rounders point into policy_: not copyable or movable.
+  // Siblings share its tables (empty_sibling): not copyable or movable.
   SataState(const SataState&) = delete;
   SataState& operator=(const SataState&) = delete;
 
@@ -47,16 +59,16 @@ class SataState {
   // tokens 0..t). Equal, bit for bit, to append(k, v) followed by
   // query(q, y, z): the same operations in the same order.
   //
-  // Where the fast path applies (float or double carrier accumulating in the
-  // carrier's own format: fp64, fp32, *-acc32), it is one pass over the state
-  // — each row read once, updated, written once and read out — with both
-  // feature vectors built degree by degree and rounded with the vectorised
-  // array rounding into per-thread scratch; append, query and readout_sums
-  // use the same row kernel.
-  // Policies that round sums (fp16, bf16) and mp run operation by operation.
+  // It is one pass over the state — each row read once, updated, written
+  // once and read out — with both feature vectors built degree by degree and
+  // rounded with the vectorised array rounding into scratch (per thread for
+  // float and double); append, query and readout_sums use the same row kernel. Where the fast
+  // path applies (float or double carrier accumulating in the carrier's own
+  // format: fp64, fp32, *-acc32) its sums are the carrier's own; policies
+  // that round sums (fp16, bf16) and mp round every product and sum.
   void step(const T* q, const T* k, const T* v, T* y, T* z);
   // Whether append/query/step take the vectorised path for this policy.
-  bool fast_path() const { return fast_; }
+  bool fast_path() const { return ctx_.blocked(); }
 
   std::size_t tokens() const { return tokens_; }
   std::size_t d_key() const { return basis_->dim(); }
@@ -65,8 +77,10 @@ class SataState {
   std::size_t features() const { return basis_->total_size(); }
   std::size_t state_elements() const { return state_.size(); }
   const std::vector<T>& values() const { return state_; }
-  const PrecisionPolicy& policy() const { return policy_; }
-  const T& softmax_denominator() const { return c_; }
+  const PrecisionPolicy& policy() const { return ctx_.policy; }
+  const T& softmax_denominator() const { return ctx_.c; }
+  // The kernel context (rounders, c, path) every operation on the state uses.
+  const detail::KernelContext<T>& context() const { return ctx_; }
   const SymmetricBasis& basis() const { return *basis_; }
   const FeatureCoefficients<T>& coefficients() const { return *coefficients_; }
 
@@ -75,27 +89,24 @@ class SataState {
   std::vector<T>& mutable_values() { return state_; }
   void add_tokens(std::size_t count) { tokens_ += count; }
 
-  // Bytes of one state in carrier T (mp_t counts its limbs).
+  // Bytes of one element of the state in carrier T (mp_t counts its limbs).
   static std::uint64_t bytes_per_element(const PrecisionPolicy& policy);
 
  private:
   struct SiblingTag {};
   SataState(const SataState& like, SiblingTag);
   void allocate();
-  void features(const T* x, const std::vector<T>& coefficient, bool coefficient_is_one, T* out) const;
-  void finish_readout(const T* num, T den, T* y, T* z) const;
+  detail::SataScratch<T>& scratch() const;
 
   std::shared_ptr<const SymmetricBasis> basis_;
   std::size_t d_value_;
-  PrecisionPolicy policy_;
-  PolicyRounders<T> round_;
-  T c_;
+  detail::KernelContext<T> ctx_;
   std::shared_ptr<const FeatureCoefficients<T>> coefficients_;
   std::vector<T> state_;
-  // Token-by-token path only (the fast path uses per-thread scratch).
-  mutable std::vector<T> scratch_features_, scratch_input_;
+  // Multiprecision only (their values carry the state's precision); float
+  // and double use per-thread buffers, which stay in cache across heads.
+  mutable detail::SataScratch<T> scratch_;
   std::size_t tokens_ = 0;
-  bool fast_ = false;
 };
 
 // Causal prefill of n tokens of one head continuing from `state`: chunks of

@@ -13,7 +13,7 @@
 namespace satalab {
 
 // Where the coefficient w(t)/c^p of each feature goes. In exact arithmetic all
-// give the same attention; in low precision they do not (DESIGN §2).
+// give the same attention; in low precision they do not (docs/architecture.md).
 enum class CoefficientPlacement {
   paper,      // keys carry alpha_p = 1/(p! c^p) (in the state), queries the count p!/Π c_j! (paper, App. A2)
   symmetric,  // both sides carry sqrt(w(t)/c^p)

@@ -1,7 +1,11 @@
 #pragma once
 // Floating-point formats as data (after CPFloat, Fasi & Mikaitis): a format is
 // its precision, exponent range, subnormal support and overflow rule. One
-// rounding routine (rounding.hpp) works from these parameters for every format.
+// rounding (round_to, rounding.hpp) works from these parameters for every
+// format: one scaled-integer algorithm per carrier (float and double share
+// it; mp_t's runs it in MPFR, multiprecision.hpp), the array and fast paths
+// equal to it element by element (tests/numeric/test_rounding.cpp). Formats
+// are compared by these parameters, never by name (operator==, same_grid).
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +32,18 @@ struct Format {
   int min_exponent() const { return subnormals ? emin - (precision_bits - 1) : emin; }
   // Unit roundoff 2^-p (half the spacing of numbers in [1, 2)).
   double unit_roundoff() const;
+
+  // The same numbers: precision, exponent range, subnormals and carrier kind
+  // (the overflow rule may differ, as between e4m3 and e4m3sat).
+  bool same_grid(const Format& other) const {
+    return precision_bits == other.precision_bits && emin == other.emin && emax == other.emax &&
+           subnormals == other.subnormals && multiprecision == other.multiprecision;
+  }
+  // Formats are equal when every parameter that decides a rounding is equal;
+  // the name is only a label and is not compared.
+  friend bool operator==(const Format& a, const Format& b) {
+    return a.same_grid(b) && a.overflow == b.overflow && a.max_finite == b.max_finite;
+  }
 };
 
 // The fixed formats. e4m3 here is the OCP "fn" variant with NaN on overflow.

@@ -1,5 +1,5 @@
 #pragma once
-// A precision policy (DESIGN §3): the format inputs are stored in, the format
+// A precision policy (docs/architecture.md): the format inputs are stored in, the format
 // of elementwise products that are stored (features, scores, kernel weights),
 // and the format of sums (states, normalisers, dot products). A product that
 // feeds a sum directly is rounded to the accumulate format, as a tensor core
@@ -54,8 +54,8 @@ class Rounder {
   bool active() const { return active_; }
   const Format& format() const { return format_; }
   static bool needs_rounding(const Format& format, Carrier carrier) {
-    if (carrier == Carrier::f32) return format.name != "fp32";
-    if (carrier == Carrier::f64) return format.name != "fp64";
+    if (carrier == Carrier::f32) return format != fp32();
+    if (carrier == Carrier::f64) return format != fp64();
     return !format.multiprecision;  // mp carrier is created at the policy's precision
   }
 

@@ -3,18 +3,21 @@
 // in one step: never through an intermediate format (double -> float -> half
 // rounds twice and is wrong for some inputs). Overflow follows the format's
 // rule; underflow goes to subnormals (or zero when the format has none).
+// float and double share one algorithm (round_native in rounding.cpp); the
+// float fast paths (encoding bits, F16C for fp16) and the array routines are
+// vectorised forms of it with the same results, which the exhaustive tests
+// check against the enumeration of every format's grid.
 #include <cstddef>
 
 #include "satalab/numeric/format.hpp"
-#include "satalab/numeric/multiprecision.hpp"
 
 namespace satalab {
 
 double round_to(double x, const Format& format);
 float round_to(float x, const Format& format);
-// Rounds an MPFR value directly (not via double), so a value just above a
-// midpoint of the target grid rounds up even when double could not hold it.
-mp_t round_to(const mp_t& x, const Format& format);
+// The multiprecision overload, round_to(const mp_t&, const Format&), is in
+// multiprecision.hpp, so that only code computing in MPFR includes Boost's
+// MPFR header.
 
 // out[i] = round_to(in[i], format) for i < n (in may equal out): the same
 // results, vectorised for the kernels' feature and weight arrays.

@@ -5,7 +5,7 @@
 // state (Eigen's GEMM on each block), with the features of each block built
 // on the fly from their parents, so no [C × features] matrix is ever stored.
 //
-// It applies when the carrier is float or double and the policy's accumulate
+// It applies on the blocked path (detail::KernelPath): when the carrier is float or double and the policy's accumulate
 // format is the carrier itself (fp64; fp32, fp16-acc32, bf16-acc32 and the
 // fp8-acc32 policies on float): then the only roundings inside the products
 // are the carrier's own, and every elementwise value (inputs, features,
@@ -20,9 +20,6 @@
 #include "satalab/attention/sata_state.hpp"
 
 namespace satalab::detail {
-
-template <class T>
-bool blocked_path_applies(const PrecisionPolicy& policy);
 
 // Working memory of sata_blocked beyond the state and the inputs/outputs.
 std::uint64_t sata_blocked_workspace_bytes(std::size_t d_key, std::size_t d_value, std::size_t taylor_terms,

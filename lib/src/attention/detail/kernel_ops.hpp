@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <optional>
 #include <type_traits>
 
 #include "satalab/numeric/precision_policy.hpp"
@@ -107,12 +106,6 @@ void accumulate_weighted(const T& weight, const T* v, std::size_t d_value, T* nu
                          const PolicyRounders<T>& round) {
   for (std::size_t t = 0; t < d_value; ++t) num[t] = round.accumulate(num[t] + round.accumulate(weight * v[t]));
   den = round.accumulate(den + weight);
-}
-
-template <class T>
-T softmax_denominator(const std::optional<double>& given, std::size_t d_key, const PolicyRounders<T>& round) {
-  using std::sqrt;
-  return round.compute(given ? T(*given) : sqrt(T(static_cast<double>(d_key))));
 }
 
 }  // namespace satalab::detail
