@@ -4,7 +4,7 @@
 // SATA's chunked prefill and of exact attention; and, in the same run, the
 // machine's own bounds (streaming copy bandwidth on a buffer larger than the
 // last-level cache, Eigen GEMM rates), so that every speed is read as a ratio
-// to a baseline measured alongside it (DESIGN §7). Rows go to an HDF5 table
+// to a baseline measured alongside it (docs/architecture.md §7). Rows go to an HDF5 table
 // (lib/io/bench_file.hpp, docs/bench-schema.md); a summary goes to stdout.
 // GCC 12 reports false "may be used uninitialized" inside its own AVX-512
 // intrinsics when Eigen's products are inlined (GCC bug 105593).

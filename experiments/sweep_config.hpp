@@ -1,5 +1,5 @@
 #pragma once
-// Sweep files for `satalab sweep` (DESIGN §6): a small TOML file whose
+// Sweep files for `satalab sweep` (docs/architecture.md §6): a small TOML file whose
 // list-valued keys are the axes of a Cartesian product of points.
 //
 // Keys (every one optional; each is a scalar, or a non-empty list of scalars

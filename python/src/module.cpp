@@ -1,4 +1,4 @@
-// satalab._core: pybind11 bindings of satalab::core (DESIGN §8). The package
+// satalab._core: pybind11 bindings of satalab::core (docs/architecture.md §8). The package
 // satalab (python/satalab/__init__.py) re-exports everything from here.
 #include "common.hpp"
 #include "satalab/error.hpp"

@@ -1,4 +1,4 @@
-"""Figures the paper left out (DESIGN §1): error vs scale, truncation vs
+"""Figures the paper left out (docs/architecture.md §1): error vs scale, truncation vs
 rounding, non-positive normalisers, error vs context length, needle
 retrieval, and the memory/error Pareto plot against quantized KV caches."""
 from __future__ import annotations

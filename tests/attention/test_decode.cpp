@@ -54,7 +54,7 @@ double to_double(const T& x) {
 
 // Largest normwise relative difference of rows y[r] against ref[r], over rows
 // whose reference normaliser is not tiny (a Taylor normaliser near 0 makes the
-// row ill-conditioned, DESIGN §1.6).
+// row ill-conditioned, docs/architecture.md §1, question 6).
 template <class T, class U>
 double max_row_relative_difference(const std::vector<T>& y, const std::vector<U>& ref, const std::vector<U>& ref_z,
                                    std::size_t d_value) {

@@ -1,5 +1,5 @@
 // The feature map Φ over the symmetric basis and the coefficient placements
-// (DESIGN §2), checked in 256-bit MPFR against closed forms:
+// (docs/architecture.md §2), checked in 256-bit MPFR against closed forms:
 //   Σ_{t of degree p} w(t) q^t k^t = (q·k)^p / p!,  w(t) = 1/Π c_j!,
 //   Σ_f a_q[f] Φ_f(q') a_k[f] Φ_f(k') = Σ_{p<P} (q·k/c)^p / p!.
 // Tuples and weights come from a brute-force enumeration in this file, not

@@ -1,4 +1,4 @@
-// The symmetric monomial basis (DESIGN §2), checked against independent
+// The symmetric monomial basis (docs/architecture.md §2), checked against independent
 // computations: a Pascal-triangle table of binomials, a brute-force recursive
 // enumeration of non-decreasing index tuples, factorials of index counts taken
 // from the tuples, and the multinomial theorem Σ_t p!/Π c_j! = d^p. Nothing

@@ -1,4 +1,4 @@
-// Cost formulas (DESIGN §2, paper §2.6-2.7) against the paper's published
+// Cost formulas (docs/architecture.md §2, paper §2.6-2.7) against the paper's published
 // numbers and an independent evaluation: binomials from a Pascal table, the
 // closed form of eq. (15) evaluated in exact integer arithmetic, and the
 // per-degree sum Σ_{p<P} (4 d_v + 2p + 4)·m_p.

@@ -1,4 +1,4 @@
-// Error metrics (DESIGN §1, §3): quantiles against numpy's type-7 closed form,
+// Error metrics (docs/architecture.md §1, §3): quantiles against numpy's type-7 closed form,
 // fixed log10 histogram edges, elementwise / normwise errors on inputs with
 // errors known by construction, position blocks, normaliser statistics.
 #include <gtest/gtest.h>

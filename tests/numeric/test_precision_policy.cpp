@@ -1,4 +1,4 @@
-// Precision policy presets (DESIGN §3): input / compute / accumulate formats,
+// Precision policy presets (docs/architecture.md §3): input / compute / accumulate formats,
 // the carrier each preset runs in, and when a Rounder actually rounds.
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 #pragma once
-// Cost formulas of Heinsen & Kozachkov (2026), §2.6-2.7 (DESIGN §2), exact in
+// Cost formulas of Heinsen & Kozachkov (2026), §2.6-2.7 (docs/architecture.md §2), exact in
 // 64-bit integers with overflow checks.
 #include <cstdint>
 

@@ -1,6 +1,6 @@
 #pragma once
 // Error statistics of an approximate attention output against a reference
-// (DESIGN §1, §3): elementwise absolute and relative error, normwise per-token
+// (docs/architecture.md §1, §3): elementwise absolute and relative error, normwise per-token
 // relative error, quantiles, fixed log10 histograms, summaries by token
 // position, and normaliser statistics. All inputs are float64, row-major
 // [heads, n_tokens, d_value] for outputs and [heads, n_tokens] for normalisers.

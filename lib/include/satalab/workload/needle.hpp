@@ -1,5 +1,5 @@
 #pragma once
-// Needle-in-a-haystack inputs for sharp retrieval (DESIGN §1, question 8):
+// Needle-in-a-haystack inputs for sharp retrieval (docs/architecture.md §1, question 8):
 // Gaussian inputs in which, for every head and every block of `query_block`
 // consecutive queries, one key is planted so that the block's last query
 // matches it with a prescribed logit.
