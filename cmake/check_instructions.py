@@ -14,8 +14,10 @@ import re
 import subprocess
 import sys
 
-# Compiled with __attribute__((target("avx512f"))), dispatched at run time.
-ALLOWED = ("exp_avx512",)
+# Dispatched at run time: the exp compiled with __attribute__((target("avx512f")))
+# (lib/src/numeric/vector_math.cpp) and Eigen's products compiled for
+# x86-64-v4 in their own namespaces (lib/gemm/).
+ALLOWED = ("exp_avx512", "satalab_eigen_avx512::", "satalab::gemm::avx512::")
 
 REGISTER = re.compile(r"%zmm\d+|%[xy]mm(?:1[6-9]|2\d|3[01])\b|%k[0-7]\b")
 MNEMONIC = re.compile(
@@ -60,7 +62,7 @@ def main(argv):
             if function not in allowed:
                 print(f"{binary}: {function}: {n} AVX-512 instructions outside the runtime-dispatched functions")
                 bad += 1
-        print(f"{binary}: AVX-512 only in {', '.join(sorted(allowed)) or 'no function'} "
+        print(f"{binary}: AVX-512 only in {len(allowed)} runtime-dispatched functions "
               f"({sum(allowed.values())} instructions)")
     return 1 if bad else 0
 

@@ -6,6 +6,9 @@
 #include "satalab/version.hpp"
 // SATALAB_BUILD_FLAGS and SATALAB_ISA, written by lib/CMakeLists.txt.
 #include "build_config.hpp"
+#if SATALAB_WIDE_PRODUCTS_ACTIVE
+#include "gemm_variants.hpp"
+#endif
 
 namespace satalab {
 namespace {
@@ -20,10 +23,19 @@ std::string compiler() {
 #endif
 }
 
+// The compiled instruction set, and "+avx512" when the matrix products run
+// their AVX-512 kernels on this CPU (lib/gemm/dispatch.cpp).
+std::string isa() {
+#if SATALAB_WIDE_PRODUCTS_ACTIVE
+  if (gemm::wide_products()) return SATALAB_ISA "+avx512";
+#endif
+  return SATALAB_ISA;
+}
+
 }  // namespace
 
 const BuildInfo& build_info() {
-  static const BuildInfo info{git_commit(), compiler(), SATALAB_BUILD_FLAGS, SATALAB_ISA, exp_implementation()};
+  static const BuildInfo info{git_commit(), compiler(), SATALAB_BUILD_FLAGS, isa(), exp_implementation()};
   return info;
 }
 

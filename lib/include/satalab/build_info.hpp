@@ -11,7 +11,8 @@ struct BuildInfo {
   std::string commit;       // git commit of the source (12 hex digits, "unknown" outside git)
   std::string compiler;     // compiler and version, e.g. "GCC 12.2.0"
   std::string flags;        // build type and the code-generation flags of the library, as passed to the compiler
-  std::string isa;          // instruction set compiled for: "x86-64-v3" (the default) or "native (<cpu>)"
+  std::string isa;          // instruction set compiled for: "x86-64-v3" (the default; "x86-64-v3+avx512" where
+                            // the matrix products run AVX-512 kernels on this CPU) or "native (<cpu>)"
   std::string exp_library;  // the exp the kernels use on this CPU, chosen at run time (vector_math.hpp)
 };
 
