@@ -461,8 +461,10 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
   cmd->footer(
       "Sweep file keys (each a value or a list): method (sata, taylor-quadratic, exact, exact-kvquant),\n"
       "taylor_terms, kv_quant, d_key, d_value, heads, heads_times_d_key, n_tokens, scale, precision, truth,\n"
-      "causal, chunk, placement, workload, dof, needle_logit, input_file, seed, softmax_denominator; name and\n"
-      "description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
+      "causal, chunk, placement, workload (gaussian, heavy-tailed, needle, fitted, file), dof, needle_logit,\n"
+      "input_file, seed, softmax_denominator, truth_rows, modifiers (rope, outliers, key-bias, sink, joined by\n"
+      "'+'), rope_theta, outlier_channels, outlier_magnitude, key_bias_norm, sink_tokens, sink_logit,\n"
+      "sink_alignment; name and description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
       "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
       "-r<R>. A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
       "exact-kvquant points. Details: experiments/sweep_config.hpp.");
