@@ -4,7 +4,6 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "satalab/workload/modifiers.hpp"
 
-#include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <fmt/format.h>
 
@@ -123,6 +122,28 @@ void apply_sink(QkvArrays& in, const WorkloadModifier& m, std::uint64_t seed, st
   }
 }
 
+// The lower Cholesky factor of a symmetric positive definite matrix, in place
+// (the upper triangle set to zero); false when a pivot is not positive.
+// Written out rather than Eigen's LLT: the portable build routes Eigen's
+// blocked Cholesky steps to BLAS routines (trsm, syrk) that satalab does not
+// provide (docs/architecture.md §11); the matrices here are d_key × d_key.
+bool cholesky_lower(Eigen::MatrixXd& a) {
+  const Eigen::Index n = a.rows();
+  for (Eigen::Index j = 0; j < n; ++j) {
+    double pivot = a(j, j);
+    for (Eigen::Index k = 0; k < j; ++k) pivot -= a(j, k) * a(j, k);
+    if (!(pivot > 0)) return false;
+    a(j, j) = std::sqrt(pivot);
+    for (Eigen::Index i = j + 1; i < n; ++i) {
+      double x = a(i, j);
+      for (Eigen::Index k = 0; k < j; ++k) x -= a(i, k) * a(j, k);
+      a(i, j) = x / a(j, j);
+    }
+    for (Eigen::Index i = 0; i < j; ++i) a(i, j) = 0;
+  }
+  return true;
+}
+
 }  // namespace
 
 ModifierKind modifier_by_name(std::string_view name) {
@@ -210,12 +231,12 @@ QkvArrays fitted_inputs(const QkvArrays& source, std::size_t n_tokens, std::uint
       const Eigen::RowVectorXd mean = x.colwise().mean();
       const Matrix centred = x.rowwise() - mean;
       Matrix cov = centred.transpose() * centred / static_cast<double>(m - 1);
-      Eigen::LLT<Matrix> llt(cov);
-      if (llt.info() != Eigen::Success) {
+      Matrix L = cov;
+      if (!cholesky_lower(L)) {
         cov.diagonal().array() += 1e-12 * std::max(cov.trace(), 1e-300) / static_cast<double>(d);
-        llt.compute(cov);
+        L = cov;
+        if (!cholesky_lower(L)) throw InvalidArgument("fitted: a covariance is not positive semi-definite");
       }
-      const Matrix L = llt.matrixL();
       Eigen::VectorXd z(static_cast<Eigen::Index>(d));
       for (std::size_t i = 0; i < n_tokens; ++i) {
         for (auto& e : z) e = normal(rng);
