@@ -37,6 +37,7 @@
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/cost/cost.hpp"
 #include "satalab/error.hpp"
+#include "satalab/experiment/point.hpp"
 #include "satalab/io/bench_file.hpp"
 #include "satalab/memory.hpp"
 #include "satalab/numeric/carrier.hpp"
@@ -138,9 +139,14 @@ Plan make_plan(const BenchOptions& o) {
     if (d < 1) throw InvalidArgument(fmt::format("--d-key {} is invalid (must be >= 1)", d));
   }
   for (std::size_t p : o.taylor_terms) {
-    if (p < 1 || p > SymmetricBasis::kMaxTaylorTerms) {
-      throw InvalidArgument(fmt::format("--taylor-terms {} is invalid (allowed: 1 .. {})", p,
-                                        SymmetricBasis::kMaxTaylorTerms));
+    AttentionOptions options;
+    options.taylor_terms = p;
+    try {
+      validate_method_options(Method::sata, options);  // the one check of P (experiment/point.hpp)
+    } catch (const InvalidMethodOption& e) {
+      throw InvalidArgument(e.spelled([](std::string_view key) {
+        return key == "taylor_terms" ? std::string("--taylor-terms") : "--" + std::string(key);
+      }));
     }
   }
   for (const std::string& p : o.precisions) plan.precisions.push_back(bench_policy(p, "--precision"));

@@ -207,6 +207,8 @@ OpenMode open_mode(const SweepOptions& o) {
 void open_results(const SweepOptions& o, const SweepMetadata& metadata, std::optional<ResultsFile>& results) {
   try {
     results.emplace(o.out, metadata, open_mode(o), o.allow_mixed_builds);
+  } catch (const ResultsFileExists& e) {
+    throw InvalidArgument(fmt::format("{} (use --resume to continue it or --force to replace it)", e.what()));
   } catch (const MixedBuilds& e) {
     throw InvalidArgument(fmt::format("{}; rerun with --allow-mixed-builds to continue anyway", e.what()));
   } catch (const ResumeMismatch& e) {

@@ -111,13 +111,12 @@ ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMo
                                       metadata_.total_points));
   }
   const std::string journal = path_ + ".journal";
-  const std::string refuse_hint = "use --resume to continue it or --force to replace it";
 
   if (mode == OpenMode::create) {
-    if (path_exists(path_)) throw InvalidArgument(fmt::format("results file '{}' exists ({})", path_, refuse_hint));
+    if (path_exists(path_)) throw ResultsFileExists(fmt::format("results file '{}' exists", path_));
     if (path_exists(journal)) {
-      throw InvalidArgument(fmt::format("results file '{}' exists (as the journal '{}' of an interrupted sweep; {})",
-                                        path_, journal, refuse_hint));
+      throw ResultsFileExists(
+          fmt::format("results file '{}' exists (as the journal '{}' of an interrupted sweep)", path_, journal));
     }
   }
 
@@ -131,7 +130,7 @@ ResultsFile::ResultsFile(std::string path, const SweepMetadata& metadata, OpenMo
   }
   if (raw < 0) {
     const int err = errno;
-    if (err == EEXIST) throw InvalidArgument(fmt::format("results file '{}' exists ({})", path_, refuse_hint));
+    if (err == EEXIST) throw ResultsFileExists(fmt::format("results file '{}' exists", path_));
     throw InvalidArgument(
         fmt::format("results file '{}': cannot open journal '{}': {}", path_, journal, errno_text(err)));
   }
@@ -268,7 +267,7 @@ ResultsFile::~ResultsFile() {
       ::unlink((path_ + ".journal").c_str());
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "satalab: warning: %s (the journal keeps every finished point; rerun with --resume)\n",
+    std::fprintf(stderr, "satalab: warning: %s (the journal keeps every finished point: resuming the file continues from it)\n",
                  e.what());
   }
   ::close(journal_fd_);

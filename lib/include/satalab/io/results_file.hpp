@@ -62,6 +62,13 @@ class MixedBuilds : public InvalidArgument {
   using InvalidArgument::InvalidArgument;
 };
 
+// Creating a file (OpenMode::create) whose results file or journal exists:
+// the message names the file; a command line adds how to go on.
+class ResultsFileExists : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
 // Resuming a file of another sweep config (Kind::config) or of another shard
 // (Kind::shard; `shard` is the file's): the message names the file and the
 // mismatch; a command line adds how to go on.
@@ -93,9 +100,9 @@ std::string builds_difference(const std::vector<BuildInfo>& existing, const Buil
 std::string sweep_id(const std::string& config_text);
 
 enum class OpenMode {
-  create,     // refuse (InvalidArgument) if OUT.h5 or its journal exists
-  overwrite,  // --force: discard an existing file and journal
-  resume,     // --resume: keep finished points (from the file and the journal)
+  create,     // refuse (ResultsFileExists) if OUT.h5 or its journal exists
+  overwrite,  // discard an existing file and journal
+  resume,     // keep finished points (from the file and the journal)
 };
 
 // One writer per file: the journal is flock'ed while open, and a second
