@@ -191,12 +191,16 @@ void write_drift_checkpoint(const std::string& path, const DriftRun& run, double
     attribute(file, path, "format", kCheckpointFormat);
     attribute(file, path, "format_version", kFormatVersion);
     attribute(file, path, "elapsed_seconds", fmt::format("{:.17g}", elapsed_seconds));
+    // The states of every (mode, head), mode-major, one after another: their
+    // sizes differ by mode (state_sizes gives them).
     const auto snapshots = run.state_snapshots();
-    std::vector<double> flat;
-    for (const auto& s : snapshots) flat.insert(flat.end(), s.begin(), s.end());
-    const auto rows = static_cast<hsize_t>(snapshots.size());
-    const auto cols = static_cast<hsize_t>(snapshots.empty() ? 0 : snapshots.front().size());
-    write_array(file, path, "states", {rows, cols}, flat);
+    std::vector<double> flat, sizes;
+    for (const auto& s : snapshots) {
+      flat.insert(flat.end(), s.begin(), s.end());
+      sizes.push_back(static_cast<double>(s.size()));
+    }
+    write_array(file, path, "states", {static_cast<hsize_t>(flat.size())}, flat);
+    write_array(file, path, "state_sizes", {static_cast<hsize_t>(sizes.size())}, sizes);
   });
 }
 
@@ -269,10 +273,21 @@ double read_drift_checkpoint(const std::string& path, DriftRun& run) {
     }
   }
   const auto expected = run.state_snapshots();
-  const std::size_t width = expected.empty() ? 0 : expected.front().size();
-  const auto flat = read_array(file.get(), path, "states", expected.size() * width);
+  std::size_t total = 0;
+  for (const auto& e : expected) total += e.size();
+  const auto sizes = read_array(file.get(), path, "state_sizes", expected.size());
+  const auto flat = read_array(file.get(), path, "states", total);
   std::vector<std::vector<double>> snapshots(expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) snapshots[i] = slice(flat, i, width);
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    if (sizes[i] != static_cast<double>(expected[i].size())) {
+      throw InvalidArgument(fmt::format("drift checkpoint '{}': state {} has {} numbers (expected {})", path, i,
+                                        sizes[i], expected[i].size()));
+    }
+    snapshots[i].assign(flat.begin() + static_cast<std::ptrdiff_t>(at),
+                        flat.begin() + static_cast<std::ptrdiff_t>(at + expected[i].size()));
+    at += expected[i].size();
+  }
   run.restore(static_cast<std::uint64_t>(tokens), snapshots, r);
   return std::stod(elapsed);
 }
