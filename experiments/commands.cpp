@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   const Runner sweep = add_sweep_command(app, command_line);
   const Runner bench = add_bench_command(app, command_line);
   const Runner merge = add_merge_command(app, command_line);
+  const Runner drift = add_drift_command(app, command_line);
 
   try {
     app.parse(argc, argv);
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("sweep")) return sweep();
     if (app.got_subcommand("bench")) return bench();
     if (app.got_subcommand("merge")) return merge();
+    if (app.got_subcommand("drift")) return drift();
   } catch (const InvalidArgument& e) {
     std::cerr << "satalab: error: " << e.what() << "\n";
     return kExitBadInput;

@@ -66,6 +66,11 @@ RuntimeSataState::RuntimeSataState(std::size_t d_key, std::size_t d_value,
         fmt::format("softmax denominator c = {} is invalid (must be finite and > 0)",
                     *options.softmax_denominator));
   }
+  // Its state file and restore() hold values() only, which is all of the state for plain.
+  if (options.state_accumulation != StateAccumulation::plain) {
+    throw InvalidArgument(fmt::format("state accumulation '{}' is invalid for a runtime SATA state (allowed: plain)",
+                                      state_accumulation_name(options.state_accumulation)));
+  }
   impl_->d_key = d_key;
   impl_->d_value = d_value;
   impl_->policy = policy;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
 
 #include "detail/features.hpp"
 #include "detail/quadratic_engine.hpp"
@@ -15,6 +16,7 @@
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/error.hpp"
 #include "satalab/memory.hpp"
+#include "satalab/numeric/rounding.hpp"
 #include "satalab/numeric/scalar_traits.hpp"
 
 namespace satalab {
@@ -135,6 +137,13 @@ void size_scratch(detail::SataScratch<T>& s, std::size_t features, std::size_t d
   s.sums.resize(width);
 }
 
+// Whether a mode's update is plain's: plain itself, and fp64 on a carrier
+// that is already double (fp64 policies).
+template <class T>
+bool plain_update_for(StateAccumulation mode) {
+  return mode == StateAccumulation::plain || (mode == StateAccumulation::fp64 && !std::is_same_v<T, float>);
+}
+
 }  // namespace
 
 template <class T>
@@ -147,8 +156,18 @@ SataState<T>::SataState(std::shared_ptr<const SymmetricBasis> basis, std::size_t
                         const PrecisionPolicy& policy, const AttentionOptions& options)
     : basis_(std::move(basis)),
       d_value_(d_value),
-      ctx_(detail::make_kernel_context<T>(policy, basis_->dim(), options.softmax_denominator)) {
+      ctx_(detail::make_kernel_context<T>(policy, basis_->dim(), options.softmax_denominator)),
+      mode_(options.state_accumulation),
+      block_size_(options.state_block) {
   if (d_value_ < 1) throw InvalidArgument(fmt::format("d_value = {} is invalid (must be >= 1)", d_value_));
+  if (mode_ == StateAccumulation::blocked && block_size_ < 1) {
+    throw InvalidArgument(fmt::format("state_block = {} is invalid (must be >= 1)", block_size_));
+  }
+  if (mode_ == StateAccumulation::fp64 && std::is_same_v<T, mp_t>) {
+    throw InvalidArgument(fmt::format("state accumulation fp64 is invalid for precision {} (its state is wider "
+                                      "than fp64; allowed: plain, compensated, blocked)",
+                                      policy.name));
+  }
   const auto scope = ctx_.precision_scope();
   allocate();
   coefficients_ = std::make_shared<const FeatureCoefficients<T>>(
@@ -157,7 +176,12 @@ SataState<T>::SataState(std::shared_ptr<const SymmetricBasis> basis, std::size_t
 
 template <class T>
 SataState<T>::SataState(const SataState& like, SiblingTag)
-    : basis_(like.basis_), d_value_(like.d_value_), ctx_(like.ctx_), coefficients_(like.coefficients_) {
+    : basis_(like.basis_),
+      d_value_(like.d_value_),
+      ctx_(like.ctx_),
+      coefficients_(like.coefficients_),
+      mode_(like.mode_),
+      block_size_(like.block_size_) {
   const auto scope = ctx_.precision_scope();
   allocate();
 }
@@ -170,10 +194,18 @@ std::unique_ptr<SataState<T>> SataState<T>::empty_sibling() const {
 template <class T>
 void SataState<T>::allocate() {
   const std::uint64_t elements = checked_mul(basis_->total_size(), d_value_ + 1, "SATA state size");
-  check_memory(checked_mul(elements, bytes_per_element(ctx_.policy), "SATA state bytes"),
+  const double arrays = accumulation_arrays(mode_, ctx_.policy);
+  check_memory(checked_mul(elements, static_cast<std::uint64_t>(arrays * static_cast<double>(bytes_per_element(ctx_.policy))),
+                           "SATA state bytes"),
                fmt::format("SATA state for d_key={}, d_value={}, P={} ({} elements)", basis_->dim(), d_value_,
                            basis_->taylor_terms(), elements));
   state_.assign(elements, T(0));
+  if (mode_ == StateAccumulation::compensated || mode_ == StateAccumulation::blocked) {
+    first_.assign(elements, T(0));
+    second_.assign(elements, T(0));
+  } else if (mode_ == StateAccumulation::fp64 && std::is_same_v<T, float>) {
+    wide_.assign(elements, 0.0);
+  }
   if constexpr (std::is_same_v<T, mp_t>) size_scratch(scratch_, basis_->total_size(), basis_->dim(), d_value_ + 1);
 }
 
@@ -196,8 +228,12 @@ void SataState<T>::append(const T* k, const T* v) {
                         s.phi_k.data());
   std::copy(v, v + d_value_, s.v1.begin());
   s.v1[d_value_] = T(1);
-  state_rows<RowPass::update>(ctx_, state_.data(), basis_->total_size(), d_value_ + 1, s.phi_k.data(),
-                              static_cast<const T*>(nullptr), s.v1.data(), static_cast<T*>(nullptr));
+  if (plain_update_for<T>(mode_)) {
+    state_rows<RowPass::update>(ctx_, state_.data(), basis_->total_size(), d_value_ + 1, s.phi_k.data(),
+                                static_cast<const T*>(nullptr), s.v1.data(), static_cast<T*>(nullptr));
+  } else {
+    update_mode(s.phi_k.data(), s.v1.data());
+  }
   ++tokens_;
 }
 
@@ -237,10 +273,148 @@ void SataState<T>::step(const T* q, const T* k, const T* v, T* y, T* z) {
   std::copy(v, v + d_value_, s.v1.begin());
   s.v1[d_value_] = T(1);
   std::fill(s.sums.begin(), s.sums.end(), T(0));
-  state_rows<RowPass::update_then_readout>(ctx_, state_.data(), basis_->total_size(), d_value_ + 1, s.phi_k.data(),
-                                           s.phi_q.data(), s.v1.data(), s.sums.data());
+  if (plain_update_for<T>(mode_)) {
+    state_rows<RowPass::update_then_readout>(ctx_, state_.data(), basis_->total_size(), d_value_ + 1,
+                                             s.phi_k.data(), s.phi_q.data(), s.v1.data(), s.sums.data());
+  } else {
+    // The mode's update, then the read-out of the state it leaves (the same
+    // sums in the same order as the fused pass).
+    update_mode(s.phi_k.data(), s.v1.data());
+    state_rows<RowPass::readout>(ctx_, state_.data(), basis_->total_size(), d_value_ + 1,
+                                 static_cast<const T*>(nullptr), s.phi_q.data(), static_cast<const T*>(nullptr),
+                                 s.sums.data());
+  }
   ++tokens_;
   detail::finish_row(ctx_, s.sums.data(), s.sums[d_value_], d_value_, y, z);
+}
+
+template <class T>
+double SataState<T>::accumulation_arrays(StateAccumulation mode, const PrecisionPolicy& policy) {
+  switch (mode) {
+    case StateAccumulation::plain: return 1.0;
+    case StateAccumulation::compensated:
+    case StateAccumulation::blocked: return 3.0;
+    case StateAccumulation::fp64:
+      if constexpr (std::is_same_v<T, float>) return 1.0 + 8.0 / static_cast<double>(bytes_per_element(policy));
+      return 1.0;
+  }
+  return 1.0;
+}
+
+// One pass over the rows; every product and sum rounded into the accumulate
+// format (the identity where the carrier is that format), as plain's update
+// (docs/architecture.md §9, SATA's state).
+template <class T>
+void SataState<T>::update_mode(const T* phi_k, const T* v1) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    // The fast path's sums are the carrier's own: no rounding call in the loops.
+    if (ctx_.blocked()) return update_mode_with(phi_k, v1, Unrounded{});
+  }
+  update_mode_with(phi_k, v1, ctx_.round.accumulate);
+}
+
+template <class T>
+template <class Acc>
+void SataState<T>::update_mode_with(const T* phi_k, const T* v1, const Acc& acc) {
+  const std::size_t rows = basis_->total_size(), W = d_value_ + 1;
+  T* __restrict S = state_.data();
+  switch (mode_) {
+    case StateAccumulation::compensated: {
+      // Neumaier: n = s + y; the part of the smaller addend the sum lost,
+      // (s − n) + y or (y − n) + s, is exact in the format (round to nearest)
+      // and added to the compensation; the read-out sees s + compensation.
+      T* __restrict sum = first_.data();
+      T* __restrict comp = second_.data();
+      for (std::size_t r = 0; r < rows; ++r) {
+        const T a = phi_k[r];
+        for (std::size_t t = 0; t < W; ++t) {
+          const std::size_t i = r * W + t;
+          using std::abs;
+          const T y = acc(a * v1[t]);
+          const T old = sum[i];
+          const T n = acc(old + y);
+          const T lost = abs(old) >= abs(y) ? acc(acc(old - n) + y) : acc(acc(y - n) + old);
+          comp[i] = acc(comp[i] + lost);
+          sum[i] = n;
+          S[i] = acc(n + comp[i]);
+        }
+      }
+      return;
+    }
+    case StateAccumulation::blocked: {
+      // The open block sums its tokens from zero; the read-out sees closed
+      // blocks + open block; the block's last token closes it into the state.
+      T* __restrict closed = first_.data();
+      T* __restrict open = second_.data();
+      for (std::size_t r = 0; r < rows; ++r) {
+        const T a = phi_k[r];
+        for (std::size_t t = 0; t < W; ++t) {
+          const std::size_t i = r * W + t;
+          open[i] = acc(open[i] + acc(a * v1[t]));
+          S[i] = acc(closed[i] + open[i]);
+        }
+      }
+      if ((tokens_ + 1) % block_size_ == 0) {
+        std::copy(state_.begin(), state_.end(), first_.begin());
+        std::fill(second_.begin(), second_.end(), T(0));
+      }
+      return;
+    }
+    case StateAccumulation::fp64:
+      if constexpr (std::is_same_v<T, float>) {
+        // Products rounded into the accumulate format, summed in double, each
+        // row rounded once into the accumulate format for the read-out.
+        double* __restrict wide = wide_.data();
+        for (std::size_t r = 0; r < rows; ++r) {
+          const T a = phi_k[r];
+          for (std::size_t t = 0; t < W; ++t) wide[r * W + t] += static_cast<double>(acc(a * v1[t]));
+        }
+        round_to(wide, S, rows * W, ctx_.policy.accumulate);
+        return;
+      }
+      break;
+    case StateAccumulation::plain: break;
+  }
+  throw std::logic_error("SataState::update_mode called for a plain update");
+}
+
+template <class T>
+std::vector<double> SataState<T>::snapshot() const {
+  if constexpr (std::is_same_v<T, mp_t>) {
+    throw InvalidArgument("a SATA state snapshot needs a float or double carrier (precision " + ctx_.policy.name + ")");
+  } else {
+    std::vector<double> out;
+    out.reserve(state_.size() + first_.size() + second_.size() + wide_.size());
+    for (const auto* part : {&state_, &first_, &second_}) out.insert(out.end(), part->begin(), part->end());
+    out.insert(out.end(), wide_.begin(), wide_.end());
+    return out;
+  }
+}
+
+template <class T>
+void SataState<T>::restore(std::size_t tokens, const std::vector<double>& numbers) {
+  if constexpr (std::is_same_v<T, mp_t>) {
+    throw InvalidArgument("a SATA state snapshot needs a float or double carrier (precision " + ctx_.policy.name + ")");
+  } else {
+    const std::size_t expected = state_.size() + first_.size() + second_.size() + wide_.size();
+    if (numbers.size() != expected) {
+      throw InvalidArgument(fmt::format("SATA state snapshot has {} numbers (expected {} for mode {})", numbers.size(),
+                                        expected, state_accumulation_name(mode_)));
+    }
+    std::size_t at = 0;
+    for (auto* part : {&state_, &first_, &second_}) {
+      for (T& x : *part) {
+        const double d = numbers[at++];
+        x = static_cast<T>(d);
+        if (!(static_cast<double>(x) == d || (std::isnan(d) && std::isnan(static_cast<double>(x))))) {
+          throw InvalidArgument(fmt::format("SATA state snapshot value {} at index {} is not a {} value", d, at - 1,
+                                            std::is_same_v<T, float> ? "float32" : "float64"));
+        }
+      }
+    }
+    std::copy(numbers.begin() + static_cast<std::ptrdiff_t>(at), numbers.end(), wide_.begin());
+    tokens_ = tokens;
+  }
 }
 
 template <class T>
@@ -249,7 +423,9 @@ void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v
   const detail::KernelContext<T>& ctx = state.context();
   const auto scope = ctx.precision_scope();
   if constexpr (!std::is_same_v<T, mp_t>) {
-    if (ctx.blocked()) {
+    // The matrix-product prefill updates the state as plain does; the other
+    // accumulation modes take the token path below (their update is append's).
+    if (ctx.blocked() && plain_update_for<T>(state.accumulation())) {
       // Threads share the state's rows only when a chunk's pass over them
       // outweighs starting a parallel region (microseconds, milliseconds when
       // the cores are shared with other work); the results do not depend on it.
@@ -287,7 +463,8 @@ AttentionResult<T> sata_attention(const HeadTensor<T>& q, const HeadTensor<T>& k
   // check them all before the parallel region. Heads run in parallel when
   // there are at least as many as threads; otherwise one head at a time with
   // the threads inside it (the blocked path splits the state's rows).
-  const bool blocked = detail::kernel_path<T>(policy) == detail::KernelPath::blocked;
+  const bool blocked = detail::kernel_path<T>(policy) == detail::KernelPath::blocked &&
+                       plain_update_for<T>(options.state_accumulation);
   const auto max_threads = static_cast<std::size_t>(omp_get_max_threads());
   const bool heads_in_parallel = !blocked || q.heads >= max_threads;
   const auto threads = static_cast<std::uint64_t>(heads_in_parallel ? std::min(q.heads, max_threads) : 1);

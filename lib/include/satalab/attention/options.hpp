@@ -13,6 +13,23 @@ namespace satalab {
 
 enum class Mask { causal, none };
 
+// How SATA's state sums its tokens (docs/architecture.md §9, SATA's state):
+//  - plain: S += φ(k)·[v 1] in the accumulate format (the decoder as it was);
+//  - compensated: Kahan–Neumaier in the accumulate format, a compensation
+//    array next to the running sum; the read-out sees sum + compensation;
+//  - blocked: a block of `state_block` tokens is summed in a scratch state,
+//    which is then added to the state (pairwise: two levels); the read-out
+//    sees state + the open block;
+//  - fp64: the sums kept in double (each product still rounded into the
+//    accumulate format), the read-out reads them rounded once into the
+//    accumulate format. For an fp64 policy it is plain.
+// Every mode is the one state update of SataState (append/step); plain is
+// bit for bit what the decoder computed before the modes existed.
+enum class StateAccumulation { plain, compensated, blocked, fp64 };
+StateAccumulation state_accumulation_by_name(std::string_view name);  // InvalidArgument lists the names
+std::string_view state_accumulation_name(StateAccumulation mode);
+std::vector<std::string> state_accumulation_names();
+
 struct AttentionOptions {
   std::size_t taylor_terms = 4;  // P: degrees 0..P-1 (Taylor-quadratic and SATA)
   Mask mask = Mask::causal;
@@ -32,6 +49,12 @@ struct AttentionOptions {
   // keys it sees; outputs then have query_rows.size() rows per head. Empty:
   // every position. (SATA needs every position and refuses a subset.)
   std::vector<std::size_t> query_rows;
+
+  // Long-context drift (state accumulation modes): how the state sums its
+  // tokens, and the tokens per block of StateAccumulation::blocked (>= 1).
+  StateAccumulation state_accumulation = StateAccumulation::plain;
+  std::size_t state_block = 1024;
+
   static constexpr std::size_t kDefaultChunk = 64;
   std::size_t effective_chunk() const { return chunk == 0 ? kDefaultChunk : chunk; }
 };

@@ -92,11 +92,31 @@ class SataState {
   // Bytes of one element of the state in carrier T (mp_t counts its limbs).
   static std::uint64_t bytes_per_element(const PrecisionPolicy& policy);
 
+  // How the state sums its tokens (AttentionOptions::state_accumulation).
+  // values() is always what the read-out reads; the modes other than plain
+  // keep their own arrays besides it (docs/architecture.md §9, SATA's state).
+  StateAccumulation accumulation() const { return mode_; }
+  std::size_t accumulation_block() const { return block_size_; }
+  // State elements the mode keeps per element of values() (1 plain, 3
+  // compensated and blocked, 1 + 8/sizeof(T) fp64 on a float carrier).
+  static double accumulation_arrays(StateAccumulation mode, const PrecisionPolicy& policy);
+  // Every number the state holds (values(), then the mode's arrays), exactly
+  // as float64, and its inverse with the token count: to checkpoint a decode
+  // and continue it with the same numbers. float and double carriers only
+  // (InvalidArgument for mp_t; InvalidArgument if the count is wrong or a
+  // value is not representable in the carrier).
+  std::vector<double> snapshot() const;
+  void restore(std::size_t tokens, const std::vector<double>& numbers);
+
  private:
   struct SiblingTag {};
   SataState(const SataState& like, SiblingTag);
   void allocate();
   detail::SataScratch<T>& scratch() const;
+  // The update S += φk·[v 1] of a mode other than plain (one pass over the rows).
+  void update_mode(const T* phi_k, const T* v1);
+  template <class Acc>
+  void update_mode_with(const T* phi_k, const T* v1, const Acc& acc);
 
   std::shared_ptr<const SymmetricBasis> basis_;
   std::size_t d_value_;
@@ -107,6 +127,13 @@ class SataState {
   // and double use per-thread buffers, which stay in cache across heads.
   mutable detail::SataScratch<T> scratch_;
   std::size_t tokens_ = 0;
+  // The accumulation mode's arrays (same layout as state_): compensated: the
+  // running sum and its compensation; blocked: the closed blocks and the open
+  // block; fp64 (float carrier): the sums in double.
+  StateAccumulation mode_ = StateAccumulation::plain;
+  std::size_t block_size_ = 1024;
+  std::vector<T> first_, second_;
+  std::vector<double> wide_;
 };
 
 // Causal prefill of n tokens of one head continuing from `state`: chunks of
