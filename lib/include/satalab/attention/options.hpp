@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "satalab/attention/quantized_kv.hpp"
+#include "satalab/attention/readout_polynomial.hpp"
 #include "satalab/basis/feature_map.hpp"
 
 namespace satalab {
@@ -32,6 +33,12 @@ struct AttentionOptions {
   // keys it sees; outputs then have query_rows.size() rows per head. Empty:
   // every position. (SATA needs every position and refuses a subset.)
   std::vector<std::size_t> query_rows;
+
+  // Read-out polynomials (readout_polynomial.hpp): the weight SATA and
+  // Taylor-quadratic attention give a logit, Σ_p m_p(q) s^p / p! with per-query
+  // multipliers of the family; taylor (m_p = 1) is the paper's T_P.
+  ReadoutPolynomial polynomial;
+
   static constexpr std::size_t kDefaultChunk = 64;
   std::size_t effective_chunk() const { return chunk == 0 ? kDefaultChunk : chunk; }
 };
