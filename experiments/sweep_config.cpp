@@ -50,6 +50,7 @@ enum class Kind {
   non_negative,     // finite number >= 0
   finite_number,    // finite number
   boolean,
+  polynomial,       // polynomial_family_by_name
 };
 
 struct KeySpec {
@@ -90,6 +91,9 @@ constexpr KeySpec kKeys[] = {
     {"sink_tokens", Kind::count32},
     {"sink_logit", Kind::finite_number},
     {"sink_alignment", Kind::positive_number},
+    // Read-out polynomials.
+    {"polynomial", Kind::polynomial},
+    {"chebyshev_width", Kind::positive_number},
 };
 constexpr std::size_t kKeyCount = std::size(kKeys);
 
@@ -264,6 +268,7 @@ void validate(Entry& e, const std::string& source_name) {
         break;
       case Kind::method: named([](const std::string& v) { (void)method_by_name(v); }); break;
       case Kind::kv_quant: named([](const std::string& v) { (void)kv_quant_scheme(v); }); break;
+      case Kind::polynomial: named([](const std::string& v) { (void)polynomial_family_by_name(v); }); break;
       case Kind::precision: named([](const std::string& v) { (void)precision_policy(v); }); break;
       case Kind::placement: named([](const std::string& v) { (void)placement_by_name(v); }); break;
       case Kind::truth:
@@ -347,6 +352,7 @@ void validate(Entry& e, const std::string& source_name) {
 bool method_reads(std::string_view method, std::string_view key) {
   if (key == "taylor_terms") return method_is_taylor(method_by_name(method));
   if (key == "kv_quant") return method == "exact-kvquant";
+  if (key == "polynomial" || key == "chebyshev_width") return method_is_taylor(method_by_name(method));
   return true;
 }
 
@@ -566,6 +572,8 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     else if (name == "sink_tokens") p.sink_tokens = u32();
     else if (name == "sink_logit") p.sink_logit = num();
     else if (name == "sink_alignment") p.sink_alignment = num();
+    else if (name == "polynomial") p.polynomial = str();
+    else if (name == "chebyshev_width") p.chebyshev_width = num();
     // name, description: not point parameters
   };
   const bool has_d_value = entry("d_value").has_value();
@@ -591,6 +599,14 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
       if (digit[a] != 0 && !method_reads(p.method, kKeys[axes[a]].name)) listed = false;
     }
     if (!method_reads(p.method, "kv_quant")) p.kv_quant = "none";  // no KV cache is quantized
+    // Read-out polynomials: the methods without a series read none; a family
+    // other than taylor lists only its points with P >= its minimum (3).
+    if (!method_reads(p.method, "polynomial")) {
+      p.polynomial = base.polynomial;
+      p.chebyshev_width = base.chebyshev_width;
+    } else if (p.taylor_terms < polynomial_min_terms(polynomial_family_by_name(p.polynomial))) {
+      listed = false;
+    }
     if (listed) {
       p.point_id = config.points.size();
       config.points.push_back(std::move(p));

@@ -54,6 +54,12 @@
 //   sink_tokens          integer >= 1, <= n_tokens (sink; default 1)
 //   sink_logit           finite number (sink: mean logit of a sink; default 10)
 //   sink_alignment       number > 0 (sink: the queries' shared component in units of scale; default 4)
+//   polynomial           read-out polynomial of sata and taylor-quadratic: taylor (default),
+//                        taylor-shift, moment-fit, chebyshev, positive
+//                        (attention/readout_polynomial.hpp); the families but
+//                        taylor list only their points with taylor_terms >= 3
+//   chebyshev_width      number > 0, <= 64 (chebyshev: interval half-width in
+//                        standard deviations of the query's logits; default 2)
 //
 // Plus two optional top-level strings that are not axes: `name`, `description`.
 // Anything else (unknown keys, tables, nested lists, wrong types, empty lists,

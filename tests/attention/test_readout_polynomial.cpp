@@ -190,7 +190,7 @@ void expect_sata_equals_oracle(const char* policy_name, double tolerance) {
   const auto k = random_tensor<T>(2, n, d, 12, 1.5, round.input);
   const auto v = random_tensor<T>(2, n, dv, 13, 1.0, round.input);
   for (PolynomialFamily family : kFamilies) {
-    for (std::size_t P : {3, 4, 5}) {
+    for (std::size_t P : {3, 5}) {
       for (Mask mask : {Mask::causal, Mask::none}) {
         AttentionOptions options;
         options.taylor_terms = P;

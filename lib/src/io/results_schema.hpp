@@ -156,6 +156,9 @@ void record_fields(Rec& r, F&& f) {
   f("", "kv_value_scale", s.kv_value_scale);
   f("", "wall_s", s.wall_s);
   f("", "truth_wall_s", s.truth_wall_s);
+  // Read-out polynomials (schema version 5).
+  f("", "polynomial", p.polynomial);
+  f("", "chebyshev_width", p.chebyshev_width);
 }
 
 // Component c of a record (0 total, 1 truncation, 2 rounding, 3 baseline);
