@@ -14,17 +14,21 @@ import numpy as np
 # shard_points; the build provenance (build_* attributes, /builds,
 # /point_build) was added within version 3; version 4 only adds the workload
 # columns modifiers, rope_theta, outlier_channels, outlier_magnitude,
-# key_bias_norm, sink_tokens, sink_logit and sink_alignment. Add a version here
-# only after checking what it changed.
-SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4)
+# key_bias_norm, sink_tokens, sink_logit and sink_alignment; version 5 only
+# adds the read-out polynomial columns polynomial and chebyshev_width at the
+# end (older files: taylor). Add a version here only after checking what it
+# changed.
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
 # The columns that define a point ("Parameters of the point"); kv_quant exists
-# from schema version 2 on, the workload modifier columns from version 4.
+# from schema version 2 on, the workload modifier columns from version 4, the
+# read-out polynomial columns from version 5.
 PARAMETER_COLUMNS = [
     "method", "taylor_terms", "kv_quant", "d_key", "d_value", "heads", "n_tokens", "scale",
     "precision", "truth", "causal", "chunk", "placement", "workload", "dof", "needle_logit",
     "input_file", "seed", "softmax_denominator", "modifiers", "rope_theta", "outlier_channels",
     "outlier_magnitude", "key_bias_norm", "sink_tokens", "sink_logit", "sink_alignment",
+    "polynomial", "chebyshev_width",
 ]
 
 # Error components and their column / dataset prefixes.

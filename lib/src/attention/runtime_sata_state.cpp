@@ -66,6 +66,7 @@ RuntimeSataState::RuntimeSataState(std::size_t d_key, std::size_t d_value,
         fmt::format("softmax denominator c = {} is invalid (must be finite and > 0)",
                     *options.softmax_denominator));
   }
+  validate_readout_polynomial(options.polynomial, options.taylor_terms);
   impl_->d_key = d_key;
   impl_->d_value = d_value;
   impl_->policy = policy;
