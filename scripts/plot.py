@@ -59,6 +59,9 @@ COMMANDS = {
     "workloads": ("workloads.error_vs_p", "results", "workloads",
                   "median error vs P per workload (gaussian, RoPE, outliers, key bias, sinks, fitted) with "
                   "exact attention's own error"),
+    "polynomials": ("polynomials.error_vs_p", "results", "polynomials",
+                    "median error vs P per read-out polynomial (taylor, taylor-shift, moment-fit, chebyshev, "
+                    "positive), one panel per head size"),
     "bench": ("bench.decode_vs_context", "bench", "fig6_decode_vs_context",
               "paper Fig. 6: decode time per token and memory, SATA vs exact attention, vs context length "
               "(from satalab bench)"),
@@ -93,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hist-grid":
             p.add_argument("--no-paper", action="store_true",
                            help="do not mark the paper's A3 medians (absolute total error only)")
-        if name == "workloads":
+        if name in ("workloads", "polynomials"):
             p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
         if name == "pareto":
             p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
