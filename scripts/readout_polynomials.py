@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 FAMILIES = ["taylor", "taylor-shift", "moment-fit", "chebyshev", "positive"]
-GROUP_KEYS = ["d_key", "heads", "n_tokens", "scale", "precision", "workload", "causal", "chebyshev_width"]
+GROUP_KEYS = ["d_key", "heads", "n_tokens", "scale", "precision", "workload", "modifiers", "causal", "chebyshev_width"]
 
 
 def read_points(path: str) -> pd.DataFrame:
@@ -83,7 +83,8 @@ def group_tables(group: pd.DataFrame, title: str) -> str:
     out.append("")
     taylor = group[group.polynomial == "taylor"].set_index("taylor_terms").sort_index()
     out.append("Taylor's equivalent P at the family's median relative error (log-linear between taylor's P;")
-    out.append("state bytes saved, interpolated the same way; **bold**: at or beyond taylor's P + 1):")
+    out.append("state bytes saved, interpolated the same way; **bold**: at or beyond taylor's P + 1; > P': below taylor's")
+    out.append("error at every P of the grid, the best at P'; —: not between two of taylor's points):")
     out.append("")
     out.append("| family | " + " | ".join(f"P={P}" for P in sorted(group.taylor_terms.unique())) + " |")
     out.append("|---|" + "---|" * group.taylor_terms.nunique())
@@ -98,7 +99,12 @@ def group_tables(group: pd.DataFrame, title: str) -> str:
             row = by.loc[(f, P)]
             P_eq, bytes_eq = equivalent_taylor(taylor, float(row.rel_err_median))
             if P_eq is None:
-                cells.append("beyond grid" if row.rel_err_median < taylor.rel_err_median.min() else "< grid")
+                best = int(taylor.rel_err_median.idxmin())
+                if row.rel_err_median < taylor.rel_err_median.min():
+                    text = f"> {best}"  # better than taylor's best P of the grid
+                    cells.append(f"**{text}**" if best >= P + 1 else text)
+                else:
+                    cells.append("—")  # not between two of taylor's points
                 continue
             text = f"{P_eq:.1f} ({bytes_eq - float(row.bytes_per_sequence):+,.0f} B)"
             cells.append(f"**{text}**" if P_eq >= P + 1 - 1e-9 else text)
