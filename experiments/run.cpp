@@ -51,6 +51,9 @@ struct RunOptions {
   std::string recipe = "none";
   std::size_t tile_rows = KernelRecipe::kDefaultTileRows;
   std::size_t tile_cols = KernelRecipe::kDefaultTileCols;
+  // Read-out polynomials (attention/readout_polynomial.hpp).
+  std::string polynomial = "taylor";
+  double chebyshev_width = 2.0;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -79,6 +82,11 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
              policy.name, policy.input.name, policy.compute.name, policy.accumulate.name, truth.name);
   fmt::print("  {} placement={} c={:.6g}{}\n", causal ? "causal" : "non-causal", placement_name(attention.placement), c,
              method == Method::sata && causal ? fmt::format(" chunk={}", attention.effective_chunk()) : "");
+  if (!attention.polynomial.is_taylor()) {
+    const std::string parameters = polynomial_parameters(attention.polynomial);
+    fmt::print("  read-out polynomial {}{}\n", polynomial_family_name(attention.polynomial.family),
+               parameters.empty() ? "" : " " + parameters);
+  }
   std::string source =
       !o.fitted.empty()  ? fmt::format("fitted to {} seed={}", std::filesystem::path(o.fitted).filename().string(),
                                        o.workload.seed)
@@ -155,6 +163,8 @@ int run(const RunOptions& o, const std::string& command_line) {
   attention.recipe.tile_rows = o.tile_rows;
   attention.recipe.tile_cols = o.tile_cols;
   attention.recipe.seed = o.workload.seed;
+  attention.polynomial.family = polynomial_family_by_name(o.polynomial);
+  attention.polynomial.chebyshev_width = o.chebyshev_width;
   spec.position_blocks = o.position_blocks;
   try {
     validate_method_options(spec.method, attention, spec.policy);
@@ -240,6 +250,8 @@ int run(const RunOptions& o, const std::string& command_line) {
         {"bytes_per_sequence", std::to_string(sequence_bytes)},
         {"workload", !o.fitted.empty() ? "fitted" : o.input.empty() ? "gaussian" : "file"},
         {"modifiers", o.modifiers.modifiers},
+        {"polynomial", std::string(polynomial_family_name(attention.polynomial.family))},
+        {"chebyshev_width", fmt::format("{:.17g}", attention.polynomial.chebyshev_width)},
     };
     if (!result.output.kv_scales_key.empty()) {
       attributes["kv_key_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_key, " "));
@@ -361,6 +373,16 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--position-blocks", o->position_blocks, "Blocks of token positions for per-position summaries")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--polynomial", o->polynomial,
+                  "Read-out polynomial of sata and taylor-quadratic (the weight of a logit s, a degree P-1\n"
+                  "polynomial chosen per query from its logit mean and spread, which the state holds):\n"
+                  "taylor (the paper's T_P(s)), taylor-shift (T_P(s - mean)), moment-fit (least squares of\n"
+                  "exp under N(mean, spread^2)), chebyshev (interpolation on mean +- width*spread), positive\n"
+                  "(taylor-shift of even degree: no normaliser <= 0). All but taylor need P >= 3")
+      ->capture_default_str();
+  cmd->add_option("--chebyshev-width", o->chebyshev_width,
+                  "chebyshev: half-width of the interval in standard deviations of the query's logits (0, 64]")
+      ->capture_default_str();
   return [o, causal_flag, command_line]() { return run(*o, command_line); };
 }
 

@@ -51,6 +51,7 @@ enum class Kind {
   non_negative,     // finite number >= 0
   finite_number,    // finite number
   boolean,
+  polynomial,       // polynomial_family_by_name
 };
 
 struct KeySpec {
@@ -95,6 +96,9 @@ constexpr KeySpec kKeys[] = {
     {"recipe", Kind::recipe},
     {"tile_rows", Kind::count32},
     {"tile_cols", Kind::count32},
+    // Read-out polynomials.
+    {"polynomial", Kind::polynomial},
+    {"chebyshev_width", Kind::positive_number},
 };
 constexpr std::size_t kKeyCount = std::size(kKeys);
 
@@ -270,6 +274,7 @@ void validate(Entry& e, const std::string& source_name) {
       case Kind::method: named([](const std::string& v) { (void)method_by_name(v); }); break;
       case Kind::kv_quant: named([](const std::string& v) { (void)kv_quant_scheme(v); }); break;
       case Kind::recipe: named([](const std::string& v) { (void)kernel_recipe(v); }); break;
+      case Kind::polynomial: named([](const std::string& v) { (void)polynomial_family_by_name(v); }); break;
       case Kind::precision: named([](const std::string& v) { (void)precision_policy(v); }); break;
       case Kind::placement: named([](const std::string& v) { (void)placement_by_name(v); }); break;
       case Kind::truth:
@@ -354,6 +359,7 @@ bool method_reads(std::string_view method, std::string_view key) {
   if (key == "taylor_terms") return method_is_taylor(method_by_name(method));
   if (key == "kv_quant") return method == "exact-kvquant";
   if (key == "recipe") return method == "exact";
+  if (key == "polynomial" || key == "chebyshev_width") return method_is_taylor(method_by_name(method));
   return true;
 }
 
@@ -591,6 +597,8 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     else if (name == "recipe") p.recipe = str();
     else if (name == "tile_rows") p.tile_rows = u32();
     else if (name == "tile_cols") p.tile_cols = u32();
+    else if (name == "polynomial") p.polynomial = str();
+    else if (name == "chebyshev_width") p.chebyshev_width = num();
     // name, description: not point parameters
   };
   const bool has_d_value = entry("d_value").has_value();
@@ -620,6 +628,14 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     if (p.recipe != "none") p.precision = "fp32";  // a recipe sets every format itself
     if (!point_reads(p, "tile_rows")) p.tile_rows = 0;  // tiles a point does not read are 0
     if (!point_reads(p, "tile_cols")) p.tile_cols = 0;
+    // Read-out polynomials: the methods without a series read none; a family
+    // other than taylor lists only its points with P >= its minimum (3).
+    if (!method_reads(p.method, "polynomial")) {
+      p.polynomial = base.polynomial;
+      p.chebyshev_width = base.chebyshev_width;
+    } else if (p.taylor_terms < polynomial_min_terms(polynomial_family_by_name(p.polynomial))) {
+      listed = false;
+    }
     if (listed) {
       p.point_id = config.points.size();
       config.points.push_back(std::move(p));

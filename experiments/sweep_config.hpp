@@ -59,6 +59,12 @@
 //                        "sdpa-math-fp8", "flash3-fp8", "flash3-fp8-hadamard", "sage-int8"
 //   tile_rows            integer >= 1: the recipe's query tile Br (default 128)
 //   tile_cols            integer >= 1: the recipe's key tile Bc (default 64)
+//   polynomial           read-out polynomial of sata and taylor-quadratic: taylor (default),
+//                        taylor-shift, moment-fit, chebyshev, positive
+//                        (attention/readout_polynomial.hpp); the families but
+//                        taylor list only their points with taylor_terms >= 3
+//   chebyshev_width      number > 0, <= 64 (chebyshev: interval half-width in
+//                        standard deviations of the query's logits; default 2)
 //
 // Plus two optional top-level strings that are not axes: `name`, `description`.
 // Anything else (unknown keys, tables, nested lists, wrong types, empty lists,

@@ -62,6 +62,9 @@ COMMANDS = {
     "recipes": ("recipes.error_vs_context", "results", "recipes_vs_context",
                 "exact attention per kernel recipe (flash2, sdpa-math, flash3 fp8, sage int8) and per precision "
                 "policy: max and median error vs sequence length"),
+    "polynomials": ("polynomials.error_vs_p", "results", "polynomials",
+                    "median error vs P per read-out polynomial (taylor, taylor-shift, moment-fit, chebyshev, "
+                    "positive), one panel per head size"),
     "bench": ("bench.decode_vs_context", "bench", "fig6_decode_vs_context",
               "paper Fig. 6: decode time per token and memory, SATA vs exact attention, vs context length "
               "(from satalab bench)"),
@@ -96,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "hist-grid":
             p.add_argument("--no-paper", action="store_true",
                            help="do not mark the paper's A3 medians (absolute total error only)")
-        if name == "workloads":
+        if name in ("workloads", "polynomials"):
             p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
         if name == "recipes":
             p.add_argument("--stat", choices=["median", "p95", "p99", "max"], default="max",

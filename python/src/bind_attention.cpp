@@ -50,10 +50,12 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
   return in;
 }
 
-// The cache scheme of exact-kvquant, the kernel recipe of exact, and the
-// library's one check of (method, options, policy).
+// The cache scheme of exact-kvquant, the kernel recipe of exact, the read-out
+// polynomial of sata and taylor-quadratic, and the library's one check of
+// (method, options, policy).
 void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant, const std::string& recipe,
-                  long long tile_rows, long long tile_cols, long long recipe_seed, const PrecisionPolicy& policy) {
+                  long long tile_rows, long long tile_cols, long long recipe_seed, const std::string& polynomial,
+                  double chebyshev_width, const PrecisionPolicy& policy) {
   options.kv_quant = kv_quant_scheme(kv_quant);
   options.recipe = kernel_recipe(recipe);
   if (tile_rows < 0 || tile_cols < 0 || recipe_seed < 0) {
@@ -63,6 +65,8 @@ void set_kv_quant(AttentionOptions& options, Method method, const std::string& k
   options.recipe.tile_rows = static_cast<std::size_t>(tile_rows);
   options.recipe.tile_cols = static_cast<std::size_t>(tile_cols);
   options.recipe.seed = static_cast<std::uint64_t>(recipe_seed);
+  options.polynomial.family = polynomial_family_by_name(polynomial);
+  options.polynomial.chebyshev_width = chebyshev_width;
   validate_method_options(method, options, policy);
 }
 
@@ -83,11 +87,13 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
                     const std::optional<long long>& chunk,
                     const std::optional<double>& softmax_scale, const std::string& placement,
                     const std::string& kv_quant, const std::string& recipe, long long tile_rows,
-                    long long tile_cols, long long recipe_seed) {
+                    long long tile_cols, long long recipe_seed, const std::string& polynomial,
+                    double chebyshev_width) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
-  set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, policy);
+  set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
+               policy);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
   {
@@ -103,12 +109,14 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
                    const std::optional<long long>& chunk,
                    const std::optional<double>& softmax_scale, const std::string& placement,
                    long long position_blocks, const std::string& kv_quant, const std::string& recipe,
-                   long long tile_rows, long long tile_cols, long long recipe_seed) {
+                   long long tile_rows, long long tile_cols, long long recipe_seed,
+                   const std::string& polynomial, double chebyshev_width) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   const PrecisionPolicy truth = truth_policy(truth_name, policy);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
-  set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, policy);
+  set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
+               policy);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
   Inputs in = read_inputs(q, k, v);
   PointSpec spec;
@@ -202,7 +210,7 @@ double compute_seconds(const py::handle& q, const py::handle& k, const py::handl
 }
 
 constexpr const char* kAttentionDoc =
-    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1) -> (y, z)
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0) -> (y, z)
 
 Attention of queries q over keys k and values v, computed by satalab's C++
 core exactly as `satalab run` computes it (same numbers, bit for bit).
@@ -255,6 +263,14 @@ Arguments
   tile_rows, tile_cols  the recipe's tiles Br x Bc (>= 1; larger than
                n_tokens: one tile of the whole sequence).
   recipe_seed  flash3-fp8-hadamard: the seed of the random signs.
+  polynomial   read-out polynomial of "sata" and "taylor-quadratic" (the
+               weight of a logit s, chosen per query from the mean and spread
+               of its logits, which SATA's state holds; `satalab run
+               --polynomial`): "taylor" (the paper's T_P(s)), "taylor-shift",
+               "moment-fit", "chebyshev", "positive"; all but taylor need
+               taylor_terms >= 3. Other methods accept only "taylor".
+  chebyshev_width  "chebyshev": interval half-width in standard deviations
+               of the query's logits, in (0, 64].
 
 Returns
   y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
@@ -270,7 +286,7 @@ float16/32/64). The GIL is released while computing; Ctrl-C interrupts
 between groups of heads.)";
 
 constexpr const char* kDecomposeDoc =
-    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1) -> dict
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0) -> dict
 
 The four-way error decomposition (docs/architecture.md), as `satalab run` and
 `satalab sweep` compute it (the library's evaluate_point):
@@ -327,12 +343,13 @@ void bind_attention(py::module_& m) {
   m.def("attention", &attention, kAttentionDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "causal"_a = true, "chunk"_a = py::none(),
         "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none",
-        "recipe"_a = "none", "tile_rows"_a = 128, "tile_cols"_a = 64, "recipe_seed"_a = 1);
+        "recipe"_a = "none", "tile_rows"_a = 128, "tile_cols"_a = 64, "recipe_seed"_a = 1,
+        "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0);
   m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
         "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
         "position_blocks"_a = 16, "kv_quant"_a = "none", "recipe"_a = "none", "tile_rows"_a = 128,
-        "tile_cols"_a = 64, "recipe_seed"_a = 1);
+        "tile_cols"_a = 64, "recipe_seed"_a = 1, "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0);
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
   m.def("_compute_seconds", &compute_seconds,

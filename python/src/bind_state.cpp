@@ -24,8 +24,10 @@ class PySataState {
  public:
   PySataState(long long d_key, long long d_value, long long taylor_terms,
               const std::string& precision, const std::optional<double>& softmax_scale,
-              const std::string& placement, const std::optional<long long>& chunk)
-      : state_(make(d_key, d_value, taylor_terms, precision, softmax_scale, placement, chunk)) {}
+              const std::string& placement, const std::optional<long long>& chunk,
+              const std::string& polynomial, double chebyshev_width)
+      : state_(make(d_key, d_value, taylor_terms, precision, softmax_scale, placement, chunk, polynomial,
+                    chebyshev_width)) {}
   explicit PySataState(RuntimeSataState&& state)
       : state_(std::make_unique<RuntimeSataState>(std::move(state))) {}
 
@@ -177,10 +179,13 @@ class PySataState {
                                                 const std::string& precision,
                                                 const std::optional<double>& softmax_scale,
                                                 const std::string& placement,
-                                                const std::optional<long long>& chunk) {
+                                                const std::optional<long long>& chunk,
+                                                const std::string& polynomial, double chebyshev_width) {
     const std::size_t dk = count_argument(d_key, "d_key"), dv = count_argument(d_value, "d_value");
-    const AttentionOptions options =
-        attention_options(taylor_terms, true, chunk, softmax_scale, placement);
+    AttentionOptions options = attention_options(taylor_terms, true, chunk, softmax_scale, placement);
+    options.polynomial.family = polynomial_family_by_name(polynomial);
+    options.polynomial.chebyshev_width = chebyshev_width;
+    validate_readout_polynomial(options.polynomial, options.taylor_terms);
     const PrecisionPolicy policy = precision_policy(precision);
     py::gil_scoped_release release;
     const auto lock = mp_lock(policy);
@@ -192,7 +197,7 @@ class PySataState {
 };
 
 constexpr const char* kClassDoc =
-    R"(SataState(d_key, d_value, taylor_terms=4, precision="fp32", softmax_scale=None, coefficient_placement="paper", chunk=None)
+    R"(SataState(d_key, d_value, taylor_terms=4, precision="fp32", softmax_scale=None, coefficient_placement="paper", chunk=None, polynomial="taylor", chebyshev_width=2.0)
 
 SATA's recurrent state for one head (Heinsen & Kozachkov 2026, App. A2): for
 every feature of the symmetric basis of degrees 0..P-1 the sums
@@ -207,6 +212,9 @@ tokens seen: the decode loop, driven from Python.
   softmax_scale   s = softmax_scale * (q.k); None = 1/sqrt(d_key)
   coefficient_placement  see satalab.placements()
   chunk           prefill chunk in tokens (None = 64)
+  polynomial, chebyshev_width  the read-out polynomial, as for
+                  satalab.attention (the moments of a query's logits come from
+                  the state's degree-1 and degree-2 normalisers)
 
 The state's size is checked against satalab.memory_limit() first (ValueError
 with the number of bytes when it would not fit).
@@ -227,10 +235,10 @@ void bind_state(py::module_& m) {
   py::class_<PySataState>(m, "SataState", kClassDoc)
       .def(py::init<long long, long long, long long, const std::string&,
                     const std::optional<double>&, const std::string&,
-                    const std::optional<long long>&>(),
+                    const std::optional<long long>&, const std::string&, double>(),
            "d_key"_a, "d_value"_a, "taylor_terms"_a = 4, "precision"_a = "fp32",
            "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
-           "chunk"_a = py::none())
+           "chunk"_a = py::none(), "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0)
       .def("append", &PySataState::append,
            "append(k, v)\n\nAdds tokens to the state: k [d_key] and v [d_value] for one token, or "
            "k [n, d_key] and "

@@ -61,6 +61,9 @@ class PlotTest(unittest.TestCase):
                          "heads_times_d_key=8", "n_tokens=64")
         cls.scale = sweep("scale_sweep.toml", f"{d}/scale.h5", "taylor_terms=[1,2]", "d_key=4", "method=sata",
                           "precision=fp32", "scale=[0.5,2.0]", "n_tokens=64")
+        cls.poly = sweep("scale_sweep.toml", f"{d}/poly.h5", "taylor_terms=[3,4]", "d_key=[4,8]", "method=sata",
+                         "precision=fp64", "truth=fp64", "scale=1.0", "n_tokens=64",
+                         'polynomial=["taylor","chebyshev"]')
         cls.context = sweep("context_sweep.toml", f"{d}/context.h5", "n_tokens=[32,64]", "d_key=4",
                             'precision=["fp32","fp16-acc32"]')
         cls.needle = sweep("needle.toml", f"{d}/needle.h5", "taylor_terms=[2,3]", "needle_logit=[2.0,8.0]",
@@ -128,6 +131,7 @@ class PlotTest(unittest.TestCase):
         self.assert_png(["decomposition", self.context, "--where", "n_tokens=64"], expected_pixels(2, 1, 3.6, 3.0))
         self.assert_png(["needle", self.needle], expected_pixels(1, 2, 4.2, 3.2))
         self.assert_png(["pareto", self.pareto, "--where", "precision=fp32"], expected_pixels(1, 1, 6.4, 4.4))
+        self.assert_png(["polynomials", self.poly], expected_pixels(1, 2, 4.2, 3.4))
 
     def test_bench_figure(self):
         self.assert_png(["bench", self.bench], expected_pixels(1, 2, 4.4, 3.4))
@@ -145,7 +149,7 @@ class PlotTest(unittest.TestCase):
         result = run([sys.executable, PLOT, "--help"])
         self.assertEqual(result.returncode, 0)
         for name in ("cost-vs-context", "cost-packing", "cost-heads", "cost-alpha", "hist-grid", "position-grid",
-                     "scale", "decomposition", "normalisers", "context", "needle", "pareto", "bench"):
+                     "scale", "decomposition", "normalisers", "context", "needle", "pareto", "bench", "polynomials"):
             self.assertIn(name, result.stdout)
             self.assertEqual(run([sys.executable, PLOT, name, "--help"]).returncode, 0, name)
 

@@ -146,6 +146,36 @@ struct TileProducts {
   std::size_t h_ = 0, r0_ = 0, rows_ = 0;
 };
 
+// Read-out polynomials (the Taylor-quadratic oracle of SATA with a read-out
+// polynomial): the multipliers of query q against keys [0, end), from its
+// logit moments computed directly from the scores s_j = q·k_j / c (rounded
+// as the policy rounds every score), independently of any state.
+template <class T>
+void oracle_multipliers(const ReadoutPolynomial& polynomial, std::size_t P, const detail::KernelContext<T>& ctx,
+                        const T* q, const T* keys, std::size_t end, std::size_t d, T* m) {
+  LogitMoments<T> moments;
+  for (std::size_t j = 0; j < end; ++j) {
+    const T s = detail::scaled_score(q, keys + j * d, d, ctx.c, ctx.round);
+    moments.sum += s;
+    moments.sum_sq += s * s;
+  }
+  moments.count = T(static_cast<double>(end));
+  readout_multipliers(polynomial, P, moments, ctx.round.compute, m);
+}
+
+template <class Rule, class T>
+constexpr bool kPolynomialRule = std::is_same_v<Rule, detail::PolynomialSeries<T>>;
+
+// P of a polynomial rule, 0 for the others.
+template <class Rule>
+std::size_t rule_terms(const Rule& rule) {
+  if constexpr (requires { rule.taylor_terms; }) {
+    return rule.taylor_terms;
+  } else {
+    return 0;
+  }
+}
+
 template <class T>
 AttentionResult<T> allocate_result(const HeadTensor<T>& q, const HeadTensor<T>& v, QueryRows positions) {
   AttentionResult<T> result;
@@ -182,6 +212,7 @@ AttentionResult<T> quadratic_attention(const Rule& rule, const HeadTensor<T>& q,
         std::vector<typename Rule::Row> rows(kQueryTile);
         std::vector<T> term(block);
         std::vector<double> wide(block);
+        std::vector<T> mult(kPolynomialRule<Rule, T> ? kQueryTile * rule_terms(rule) : 0);
 #pragma omp for schedule(dynamic, 1)
         for (long item = 0; item < items; ++item) {
           const std::size_t h = static_cast<std::size_t>(item) / tiles;
@@ -190,6 +221,15 @@ AttentionResult<T> quadratic_attention(const Rule& rule, const HeadTensor<T>& q,
           const std::size_t end = options.mask == Mask::causal ? positions[r0 + count - 1] + 1 : n;
           products.start(q, k, v, h, positions, r0, count, options.mask);
           std::fill(rows.begin(), rows.end(), typename Rule::Row{});
+          if constexpr (kPolynomialRule<Rule, T>) {
+            const std::size_t P = rule.taylor_terms;
+            for (std::size_t a = 0; a < count; ++a) {
+              const std::size_t i = positions[r0 + a];
+              oracle_multipliers(options.polynomial, P, ctx, q.row(h, i), k.head(h),
+                                 options.mask == Mask::causal ? i + 1 : n, d, mult.data() + a * P);
+              rows[a].m = mult.data() + a * P;
+            }
+          }
           detail::blocked_rows(rule, ctx, products, end, rows.data(), term.data(), wide.data());
           for (std::size_t a = 0; a < count; ++a) {
             detail::finish_row(ctx, products.num.row(static_cast<Eigen::Index>(a)).data(), products.den[a], dv,
@@ -203,6 +243,7 @@ AttentionResult<T> quadratic_attention(const Rule& rule, const HeadTensor<T>& q,
 #pragma omp parallel
   {
     std::vector<T> scores(block), num(dv);
+    std::vector<T> mult(kPolynomialRule<Rule, T> ? rule_terms(rule) : 0);
 #pragma omp for schedule(dynamic, 1)
     for (long item = 0; item < items; ++item) {
       const std::size_t h = static_cast<std::size_t>(item) / tiles;
@@ -211,8 +252,16 @@ AttentionResult<T> quadratic_attention(const Rule& rule, const HeadTensor<T>& q,
         const std::size_t i = positions[r];
         std::fill(num.begin(), num.end(), T(0));
         T den = T(0);
-        detail::scalar_row(rule, ctx, q.row(h, i), k.head(h), v.head(h), 0, options.mask == Mask::causal ? i + 1 : n,
-                           d, dv, scores.data(), num.data(), den);
+        const std::size_t end = options.mask == Mask::causal ? i + 1 : n;
+        if constexpr (kPolynomialRule<Rule, T>) {
+          oracle_multipliers(options.polynomial, rule.taylor_terms, ctx, q.row(h, i), k.head(h), end, d, mult.data());
+          const detail::PolynomialSeries<T> row_rule{rule.key_block, rule.taylor_terms, mult.data()};
+          detail::scalar_row(row_rule, ctx, q.row(h, i), k.head(h), v.head(h), 0, end, d, dv, scores.data(),
+                             num.data(), den);
+        } else {
+          detail::scalar_row(rule, ctx, q.row(h, i), k.head(h), v.head(h), 0, end, d, dv, scores.data(), num.data(),
+                             den);
+        }
         detail::finish_row(ctx, num.data(), den, dv, result.y.row(h, r), &result.z[h * R + r]);
       }
     }
@@ -231,6 +280,11 @@ AttentionResult<T> exact_attention(const HeadTensor<T>& q, const HeadTensor<T>& 
 template <class T>
 AttentionResult<T> taylor_quadratic_attention(const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
                                               const PrecisionPolicy& policy, const AttentionOptions& options) {
+  if (!options.polynomial.is_taylor()) {
+    validate_readout_polynomial(options.polynomial, options.taylor_terms);
+    return quadratic_attention(detail::PolynomialSeries<T>{options.key_block, options.taylor_terms, nullptr}, q, k, v,
+                               policy, options);
+  }
   return quadratic_attention(detail::TruncatedSeries<T>{options.key_block, options.taylor_terms}, q, k, v, policy,
                              options);
 }

@@ -71,6 +71,7 @@ RuntimeSataState::RuntimeSataState(std::size_t d_key, std::size_t d_value,
     throw InvalidArgument(fmt::format("state accumulation '{}' is invalid for a runtime SATA state (allowed: plain)",
                                       state_accumulation_name(options.state_accumulation)));
   }
+  validate_readout_polynomial(options.polynomial, options.taylor_terms);
   impl_->d_key = d_key;
   impl_->d_value = d_value;
   impl_->policy = policy;

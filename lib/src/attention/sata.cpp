@@ -157,6 +157,7 @@ SataState<T>::SataState(std::shared_ptr<const SymmetricBasis> basis, std::size_t
     : basis_(std::move(basis)),
       d_value_(d_value),
       ctx_(detail::make_kernel_context<T>(policy, basis_->dim(), options.softmax_denominator)),
+      polynomial_(options.polynomial),
       mode_(options.state_accumulation),
       block_size_(options.state_block) {
   if (d_value_ < 1) throw InvalidArgument(fmt::format("d_value = {} is invalid (must be >= 1)", d_value_));
@@ -168,6 +169,8 @@ SataState<T>::SataState(std::shared_ptr<const SymmetricBasis> basis, std::size_t
                                       "than fp64; allowed: plain, compensated, blocked)",
                                       policy.name));
   }
+  validate_readout_polynomial(polynomial_, basis_->taylor_terms());
+  if (!polynomial_.is_taylor()) moment_basis_ = std::make_shared<const SymmetricBasis>(basis_->dim(), 3);
   const auto scope = ctx_.precision_scope();
   allocate();
   coefficients_ = std::make_shared<const FeatureCoefficients<T>>(
@@ -180,6 +183,8 @@ SataState<T>::SataState(const SataState& like, SiblingTag)
       d_value_(like.d_value_),
       ctx_(like.ctx_),
       coefficients_(like.coefficients_),
+      polynomial_(like.polynomial_),
+      moment_basis_(like.moment_basis_),
       mode_(like.mode_),
       block_size_(like.block_size_) {
   const auto scope = ctx_.precision_scope();
@@ -239,10 +244,44 @@ void SataState<T>::append(const T* k, const T* v) {
 
 template <class T>
 void SataState<T>::readout_sums(const T* q, T* num, T* den) const {
+  readout_sums(q, static_cast<const T*>(nullptr), num, den);
+}
+
+template <class T>
+LogitMoments<T> SataState<T>::state_moments(const T* q) const {
+  const auto scope = ctx_.precision_scope();
+  const SymmetricBasis& small = *moment_basis_;
+  std::vector<T> scaled(small.dim()), phi(small.total_size());
+  // The degrees <= 2 of the query's features: the first rows of the full
+  // basis (both bases list degree by degree in the same order).
+  detail::side_features(small, *coefficients_, detail::FeatureSide::query, q, ctx_.round.compute, scaled.data(),
+                        phi.data());
+  const std::size_t W = d_value_ + 1;
+  const auto& acc = ctx_.round.accumulate;
+  LogitMoments<T> moments;
+  moments.count = T(static_cast<double>(tokens_));
+  for (std::size_t r = small.offset(1); r < small.offset(2); ++r) {
+    moments.sum = acc(moments.sum + acc(phi[r] * state_[r * W + d_value_]));
+  }
+  for (std::size_t r = small.offset(2); r < small.offset(3); ++r) {
+    moments.sum_sq = acc(moments.sum_sq + acc(phi[r] * state_[r * W + d_value_]));
+  }
+  moments.sum_sq = acc(T(2) * moments.sum_sq);
+  return moments;
+}
+
+template <class T>
+void SataState<T>::readout_sums(const T* q, const T* m, T* num, T* den) const {
   const auto scope = ctx_.precision_scope();
   detail::SataScratch<T>& s = scratch();
   detail::side_features(*basis_, *coefficients_, detail::FeatureSide::query, q, ctx_.round.compute, s.scaled.data(),
                         s.phi_q.data());
+  if (m != nullptr) {
+    for (std::size_t p = 0; p < basis_->taylor_terms(); ++p) {
+      for (std::size_t r = basis_->offset(p); r < basis_->offset(p + 1); ++r) s.phi_q[r] *= m[p];
+    }
+    ctx_.round.compute.apply(s.phi_q.data(), basis_->total_size());
+  }
   std::copy(num, num + d_value_, s.sums.begin());
   s.sums[d_value_] = *den;
   // The readout pass only reads the state.
@@ -258,13 +297,24 @@ void SataState<T>::query(const T* q, T* y, T* z) const {
   const auto scope = ctx_.precision_scope();
   std::vector<T> num(d_value_, T(0));
   T den = T(0);
-  readout_sums(q, num.data(), &den);
+  if (polynomial_.is_taylor()) {
+    readout_sums(q, num.data(), &den);
+  } else {
+    std::vector<T> m(basis_->taylor_terms());
+    readout_multipliers(polynomial_, basis_->taylor_terms(), state_moments(q), ctx_.round.compute, m.data());
+    readout_sums(q, m.data(), num.data(), &den);
+  }
   detail::finish_row(ctx_, num.data(), den, d_value_, y, z);
 }
 
 template <class T>
 void SataState<T>::step(const T* q, const T* k, const T* v, T* y, T* z) {
   const auto scope = ctx_.precision_scope();
+  if (!polynomial_.is_taylor()) {
+    append(k, v);
+    query(q, y, z);
+    return;
+  }
   detail::SataScratch<T>& s = scratch();
   detail::side_features(*basis_, *coefficients_, detail::FeatureSide::key, k, ctx_.round.compute, s.scaled.data(),
                         s.phi_k.data());
@@ -436,8 +486,10 @@ void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v
   }
   const std::size_t d_key = state.d_key(), d_value = state.d_value();
   chunk = std::max<std::size_t>(1, chunk);
-  const detail::TruncatedSeries<T> rule{chunk, state.taylor_terms()};
-  std::vector<T> num(d_value), scores(chunk);
+  const std::size_t P = state.taylor_terms();
+  const detail::TruncatedSeries<T> rule{chunk, P};
+  const bool taylor = state.polynomial().is_taylor();
+  std::vector<T> num(d_value), scores(chunk), m(P);
   for (std::size_t start = 0; start < n; start += chunk) {
     const std::size_t stop = std::min(n, start + chunk);
     for (std::size_t i = start; i < stop; ++i) {
@@ -445,8 +497,25 @@ void sata_causal_prefill(SataState<T>& state, const T* q, const T* k, const T* v
       T den = T(0);
       // Earlier chunks through the state, then this chunk's keys j <= i
       // through the same kernel evaluated directly (Taylor-quadratic).
-      state.readout_sums(q + i * d_key, num.data(), &den);
-      detail::scalar_row(rule, ctx, q + i * d_key, k, v, start, i + 1, d_key, d_value, scores.data(), num.data(), den);
+      if (taylor) {
+        state.readout_sums(q + i * d_key, num.data(), &den);
+        detail::scalar_row(rule, ctx, q + i * d_key, k, v, start, i + 1, d_key, d_value, scores.data(), num.data(),
+                           den);
+      } else {
+        // The moments over keys 0..i: the state's, then this chunk's.
+        LogitMoments<T> moments = state.state_moments(q + i * d_key);
+        for (std::size_t j = start; j <= i; ++j) {
+          const T s = detail::scaled_score(q + i * d_key, k + j * d_key, d_key, ctx.c, ctx.round);
+          moments.sum = ctx.round.accumulate(moments.sum + s);
+          moments.sum_sq = ctx.round.accumulate(moments.sum_sq + ctx.round.accumulate(s * s));
+        }
+        moments.count = T(static_cast<double>(state.tokens() + i + 1 - start));
+        readout_multipliers(state.polynomial(), P, moments, ctx.round.compute, m.data());
+        state.readout_sums(q + i * d_key, m.data(), num.data(), &den);
+        const detail::PolynomialSeries<T> series{chunk, P, m.data()};
+        detail::scalar_row(series, ctx, q + i * d_key, k, v, start, i + 1, d_key, d_value, scores.data(), num.data(),
+                           den);
+      }
       detail::finish_row(ctx, num.data(), den, d_value, y + i * d_value, z + i);
     }
     for (std::size_t j = start; j < stop; ++j) state.append(k + j * d_key, v + j * d_value);
@@ -457,6 +526,7 @@ template <class T>
 AttentionResult<T> sata_attention(const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
                                   const PrecisionPolicy& policy, const AttentionOptions& options) {
   check_attention_shapes(q, k, v, options);
+  validate_readout_polynomial(options.polynomial, options.taylor_terms);
   const detail::CarrierPrecisionScope scope(policy);
   auto basis = std::make_shared<const SymmetricBasis>(q.dim, options.taylor_terms);
   // One state (and, on the blocked path, one workspace) per head in flight:

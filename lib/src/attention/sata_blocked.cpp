@@ -161,6 +161,23 @@ struct ChunkProducts {
   void accumulate(std::size_t, std::size_t) { num.topRows(count).noalias() += weights * v1.topRows(count); }
 };
 
+// Read-out polynomials: the query features of one block [rows × count]
+// (token-minor) times their multipliers, feature r of degree p of token t by
+// mult[t·P + p], then rounded into the compute format.
+template <class T>
+void apply_multipliers(const SymmetricBasis& basis, const Block& block, std::size_t count, const T* mult,
+                       const Rounder<T>& round, T* buf) {
+  const std::size_t P = basis.taylor_terms();
+  std::size_t p = 0;
+  while (basis.offset(p + 1) <= block.begin) ++p;
+  for (std::size_t r = block.begin; r < block.end; ++r) {
+    while (basis.offset(p + 1) <= r) ++p;
+    T* row = buf + (r - block.begin) * count;
+    for (std::size_t t = 0; t < count; ++t) row[t] *= mult[t * P + p];
+  }
+  round.apply(buf, (block.end - block.begin) * count);
+}
+
 }  // namespace
 
 std::uint64_t sata_blocked_workspace_bytes(std::size_t d_key, std::size_t d_value, std::size_t taylor_terms,
@@ -196,6 +213,30 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
   std::vector<typename TruncatedSeries<T>::Row> rows(chunk);
   std::vector<T> term(chunk * chunk);
   T* S = state.mutable_values().data();
+  // Read-out polynomials: each query's multipliers (P per token of a chunk).
+  const bool taylor = state.polynomial().is_taylor();
+  const std::size_t tokens_before = state.tokens();
+  std::vector<T> mult(taylor ? 0 : chunk * P);
+  std::vector<typename PolynomialSeries<T>::Row> poly_rows(taylor ? 0 : chunk);
+  // The multipliers of the queries [start, start+count), from the state as
+  // it is (its tokens: `in_state`) and, causal, the chunk's own keys j <= i.
+  auto multipliers = [&](std::size_t start, std::size_t count, std::size_t in_state, bool causal) {
+    for (std::size_t t = 0; t < count; ++t) {
+      const T* qi = q + (start + t) * d;
+      LogitMoments<T> moments = state.state_moments(qi);
+      moments.count = T(static_cast<double>(in_state));
+      if (causal) {
+        for (std::size_t j = start; j <= start + t; ++j) {
+          const T s = scaled_score(qi, k + j * d, d, ctx.c, round);
+          moments.sum += s;
+          moments.sum_sq += s * s;
+        }
+        moments.count += T(static_cast<double>(t + 1));
+      }
+      readout_multipliers(state.polynomial(), P, moments, round.compute, mult.data() + t * P);
+      poly_rows[t].m = mult.data() + t * P;
+    }
+  };
 
   // One pass over the state for tokens [start, start+count): the readout of
   // their queries from the state as it was, then the update with their keys.
@@ -222,6 +263,7 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
         if (readout) {
           block_features(basis, plan, block, low_qT.data(), x_qT.data(), count, coef.query, coef.query_is_one,
                          round.compute, bq);
+          if (!taylor) apply_multipliers(basis, block, count, mult.data(), round.compute, bq);
           const ConstRowMap<T> phi_t(bq, rows, count, Eigen::OuterStride<>(count));  // Φᵀ
           acc.noalias() += phi_t.transpose() * Sb;
         }
@@ -253,6 +295,7 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
     for (std::size_t start = 0; start < n; start += chunk) pass(start, std::min(chunk, n - start), false, true);
     for (std::size_t start = 0; start < n; start += chunk) {
       const std::size_t count = std::min(chunk, n - start);
+      if (!taylor) multipliers(start, count, tokens_before + n, false);
       pass(start, count, true, false);
       write_rows(start, count);
     }
@@ -260,11 +303,18 @@ void sata_blocked(SataState<T>& state, const T* q, const T* k, const T* v, std::
     const TruncatedSeries<T> rule{chunk, P};
     for (std::size_t start = 0; start < n; start += chunk) {
       const std::size_t count = std::min(chunk, n - start);
+      if (!taylor) multipliers(start, count, tokens_before + start, true);
       pass(start, count, true, true);
       // Inside the chunk: Taylor-quadratic, T_P(q_i·k_j / c) for j <= i,
-      // added to the state's readout (the engine, one key block).
+      // added to the state's readout (the engine, one key block); with a
+      // read-out polynomial, its weight with each row's multipliers.
       in_chunk.start(q + start * d, k + start * d, count);
-      blocked_rows(rule, ctx, in_chunk, count, rows.data(), term.data(), static_cast<double*>(nullptr));
+      if (taylor) {
+        blocked_rows(rule, ctx, in_chunk, count, rows.data(), term.data(), static_cast<double*>(nullptr));
+      } else {
+        const PolynomialSeries<T> series{chunk, P, nullptr};
+        blocked_rows(series, ctx, in_chunk, count, poly_rows.data(), term.data(), static_cast<double*>(nullptr));
+      }
       write_rows(start, count);
     }
   }

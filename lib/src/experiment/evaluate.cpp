@@ -142,12 +142,15 @@ double TruthCache::take_truth_seconds() {
   return truth_seconds_;
 }
 
-const AttentionOutput& TruthCache::oracle(std::size_t taylor_terms) {
-  auto it = oracles_.find(taylor_terms);
+const AttentionOutput& TruthCache::oracle(std::size_t taylor_terms, const ReadoutPolynomial& polynomial) {
+  const auto key = std::make_pair(taylor_terms, std::string(polynomial_family_name(polynomial.family)) + " " +
+                                                    polynomial_parameters(polynomial));
+  auto it = oracles_.find(key);
   if (it == oracles_.end()) {
     AttentionOptions options = options_;
     options.taylor_terms = taylor_terms;
-    it = oracles_.emplace(taylor_terms, compute(Computation::oracle, Method::taylor_quadratic, truth_, options)).first;
+    options.polynomial = polynomial;
+    it = oracles_.emplace(key, compute(Computation::oracle, Method::taylor_quadratic, truth_, options)).first;
   }
   return it->second;
 }
@@ -194,7 +197,7 @@ PointEvaluation evaluate_point(const PointSpec& spec, TruthCache& cache) {
   ev.output = spec.method == Method::sata ? select_rows(std::move(full), rows) : std::move(full);
   ev.total = metrics(ev.output, truth);
   if (method_is_taylor(spec.method)) {
-    const AttentionOutput& oracle = cache.oracle(spec.options.taylor_terms);
+    const AttentionOutput& oracle = cache.oracle(spec.options.taylor_terms, spec.options.polynomial);
     ev.truncation = metrics(oracle, truth);
     ev.rounding = metrics(ev.output, oracle);
   }

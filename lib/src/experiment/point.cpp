@@ -128,6 +128,23 @@ void validate_method_options(Method method, const AttentionOptions& options) {
   if (const auto& c = options.softmax_denominator; c && !(std::isfinite(*c) && *c > 0)) {
     throw InvalidMethodOption(fmt::format("@softmax_denominator {} is invalid (must be finite and > 0)", *c));
   }
+  // Read-out polynomials.
+  const ReadoutPolynomial& poly = options.polynomial;
+  const std::string_view family = polynomial_family_name(poly.family);
+  if (!poly.is_taylor() && !method_is_taylor(method)) {
+    throw InvalidMethodOption(fmt::format("@polynomial '{}' applies only to @method sata and taylor-quadratic (got "
+                                          "@method {})",
+                                          family, method_name(method)));
+  }
+  if (options.taylor_terms < polynomial_min_terms(poly.family)) {
+    throw InvalidMethodOption(fmt::format("@taylor_terms {} is invalid for @polynomial '{}' (must be >= {}: the "
+                                          "logit moments come from the degree-2 state)",
+                                          options.taylor_terms, family, polynomial_min_terms(poly.family)));
+  }
+  if (!(poly.chebyshev_width > 0.0 && poly.chebyshev_width <= 64.0)) {
+    throw InvalidMethodOption(
+        fmt::format("@chebyshev_width {} is invalid (must be > 0 and <= 64)", poly.chebyshev_width));
+  }
 }
 
 void validate_method_options(Method method, const AttentionOptions& options, const PrecisionPolicy& policy) {
@@ -186,6 +203,8 @@ PointSpec point_spec(const PointParams& p) {
   s.options.recipe.tile_rows = p.tile_rows ? p.tile_rows : KernelRecipe::kDefaultTileRows;
   s.options.recipe.tile_cols = p.tile_cols ? p.tile_cols : KernelRecipe::kDefaultTileCols;
   s.options.recipe.seed = p.seed;
+  s.options.polynomial.family = polynomial_family_by_name(p.polynomial);
+  s.options.polynomial.chebyshev_width = p.chebyshev_width;
   validate_method_options(s.method, s.options, s.policy);
   check_recipe_shape(s.options.recipe, p.d_key);
   s.workload = workload_by_name(p.workload);

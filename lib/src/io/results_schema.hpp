@@ -160,6 +160,9 @@ void record_fields(Rec& r, F&& f) {
   f("", "recipe", p.recipe);
   f("", "tile_rows", p.tile_rows);
   f("", "tile_cols", p.tile_cols);
+  // Read-out polynomials (schema version 5).
+  f("", "polynomial", p.polynomial);
+  f("", "chebyshev_width", p.chebyshev_width);
 }
 
 // Component c of a record (0 total, 1 truncation, 2 rounding, 3 baseline);

@@ -8,6 +8,7 @@
 
 #include "satalab/attention/quantized_kv.hpp"
 #include "satalab/attention/recipe.hpp"
+#include "satalab/attention/readout_polynomial.hpp"
 #include "satalab/basis/feature_map.hpp"
 
 namespace satalab {
@@ -55,6 +56,10 @@ struct AttentionOptions {
   // tokens, and the tokens per block of StateAccumulation::blocked (>= 1).
   StateAccumulation state_accumulation = StateAccumulation::plain;
   std::size_t state_block = 1024;
+  // Read-out polynomials (readout_polynomial.hpp): the weight SATA and
+  // Taylor-quadratic attention give a logit, Σ_p m_p(q) s^p / p! with per-query
+  // multipliers of the family; taylor (m_p = 1) is the paper's T_P.
+  ReadoutPolynomial polynomial;
 
   static constexpr std::size_t kDefaultChunk = 64;
 

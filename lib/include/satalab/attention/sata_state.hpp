@@ -12,6 +12,7 @@
 
 #include "satalab/attention/detail/kernel_context.hpp"
 #include "satalab/attention/options.hpp"
+#include "satalab/attention/readout_polynomial.hpp"
 #include "satalab/basis/feature_map.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/numeric/precision_policy.hpp"
@@ -52,12 +53,25 @@ class SataState {
   void query(const T* q, T* y, T* z) const;
   // Unnormalised sums: num[t] = Σ_r a_q Φ_r(q) S[r][t], den = Σ_r a_q Φ_r(q) z[r].
   void readout_sums(const T* q, T* num, T* den) const;
+  // The same with the read-out polynomial's multipliers m[0 .. P) (null:
+  // all ones, the sums above): num[t] = Σ_p m_p Σ_{r of degree p} a_q Φ_r(q) S[r][t],
+  // each feature times m_p rounded into the compute format
+  // (readout_polynomial.hpp).
+  void readout_sums(const T* q, const T* m, T* num, T* den) const;
+  // The query's logit moments over the tokens in the state, read from the
+  // degree-1 and degree-2 normalisers: Σ_j s_j = Φ_1(q)·z_1, Σ_j s_j² =
+  // 2 Φ_2(q)·z_2, count = tokens() (P >= 3).
+  LogitMoments<T> state_moments(const T* q) const;
+  // The read-out polynomial of the options the state was built with.
+  const ReadoutPolynomial& polynomial() const { return polynomial_; }
 
   // One decode step of causal attention: appends the token (k, v), then reads
   // out its query q from the state that now holds it, so the query attends to
   // every token so far, itself included (row t of causal attention over
   // tokens 0..t). Equal, bit for bit, to append(k, v) followed by
-  // query(q, y, z): the same operations in the same order.
+  // query(q, y, z): the same operations in the same order. (With a read-out
+  // polynomial other than taylor it is those two calls: the multipliers
+  // need the moments after the update.)
   //
   // It is one pass over the state — each row read once, updated, written
   // once and read out — with both feature vectors built degree by degree and
@@ -122,6 +136,10 @@ class SataState {
   std::size_t d_value_;
   detail::KernelContext<T> ctx_;
   std::shared_ptr<const FeatureCoefficients<T>> coefficients_;
+  // Read-out polynomials: the polynomial, and the basis of degrees <= 2 whose
+  // features give the logit moments (null for taylor).
+  ReadoutPolynomial polynomial_;
+  std::shared_ptr<const SymmetricBasis> moment_basis_;
   std::vector<T> state_;
   // Multiprecision only (their values carry the state's precision); float
   // and double use per-thread buffers, which stay in cache across heads.

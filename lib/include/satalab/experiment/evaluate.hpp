@@ -77,7 +77,8 @@ class TruthCache {
   // returns them, later calls 0 (a group charges them to one point).
   double take_truth_seconds();
   // Taylor-quadratic at the truth precision with P terms.
-  const AttentionOutput& oracle(std::size_t taylor_terms);
+  // (With a read-out polynomial: one oracle per P and polynomial.)
+  const AttentionOutput& oracle(std::size_t taylor_terms, const ReadoutPolynomial& polynomial = {});
   // Exact attention at `policy` (keyed by its name).
   const AttentionOutput& baseline(const PrecisionPolicy& policy);
   AttentionOutput compute(Computation role, Method method, const PrecisionPolicy& policy,
@@ -94,7 +95,7 @@ class TruthCache {
   std::optional<AttentionOutput> truth_output_;
   double truth_seconds_ = 0;
   bool truth_seconds_taken_ = false;
-  std::map<std::size_t, AttentionOutput> oracles_;
+  std::map<std::pair<std::size_t, std::string>, AttentionOutput> oracles_;
   std::map<std::string, AttentionOutput> baselines_;
   std::map<std::string, AttentionOutput> recipe_baselines_;  // kernel recipes
 };

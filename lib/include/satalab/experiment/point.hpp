@@ -66,6 +66,11 @@ struct PointParams {
   std::string recipe = "none";
   std::uint32_t tile_rows = 128;
   std::uint32_t tile_cols = 64;
+  // Read-out polynomials (attention/readout_polynomial.hpp): the family of
+  // the weight SATA and Taylor-quadratic attention give a logit, and
+  // chebyshev's interval half-width in standard deviations of the logits.
+  std::string polynomial = "taylor";
+  double chebyshev_width = 2.0;
 };
 
 // Query rows per head at which a point's errors are measured: n_tokens, or
@@ -151,7 +156,9 @@ class InvalidMethodOption : public InvalidArgument {
 
 // The one check of a method with its options: P >= 1 (and <= the basis limit
 // for sata), kv_quant other than none only for exact-kvquant, a softmax
-// denominator finite and > 0. Throws InvalidMethodOption.
+// denominator finite and > 0, a read-out polynomial other than taylor only
+// for sata and taylor-quadratic, with P >= its minimum and its parameters in
+// range. Throws InvalidMethodOption.
 void validate_method_options(Method method, const AttentionOptions& options);
 // The same and, for a kernel recipe, that the method is exact, the tiles are
 // >= 1 and the precision is fp32 (a recipe sets every format itself).

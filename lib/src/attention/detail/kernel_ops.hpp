@@ -32,6 +32,19 @@ T truncated_exp(const T& s, std::size_t taylor_terms, const PolicyRounders<T>& r
   return r;
 }
 
+// The read-out polynomial's weight w(s) = Σ_{p<P} m_p s^p / p!
+// (readout_polynomial.hpp) by Horner's rule in the nested form of
+// truncated_exp, r_P = m_{P-1}, r_p = m_{p-1} + (s · r_{p+1}) / p, w = r_1;
+// each step in compute. m_p = 1 gives truncated_exp's operations.
+template <class T>
+T polynomial_weight(const T& s, const T* m, std::size_t taylor_terms, const PolicyRounders<T>& round) {
+  T r = m[taylor_terms - 1];
+  for (std::size_t p = taylor_terms - 1; p >= 1; --p) {
+    r = round.compute(m[p - 1] + round.compute(round.compute(s * r) / T(static_cast<double>(p))));
+  }
+  return r;
+}
+
 // truncated_exp over an array, in place: s[j] <- T_P(s[j]) for j < n, the
 // same operations as truncated_exp element by element, each step rounded into
 // the compute format with the vectorised array rounding. `term`: n scratch values.

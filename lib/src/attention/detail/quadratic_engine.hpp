@@ -90,6 +90,33 @@ struct TruncatedSeries {
   }
 };
 
+// A read-out polynomial's weight w(s) = Σ_{p<P} m_p s^p / p! with the
+// multipliers of the row's query (readout_polynomial.hpp; polynomial_weight):
+// row.m where the caller set it (blocked_rows), else the rule's m (one rule
+// per row on the scalar path). Never a rescale.
+template <class T>
+struct PolynomialSeries {
+  struct Row {
+    const T* m = nullptr;
+  };
+  static constexpr bool kElementwise = false;  // the multipliers differ from row to row
+  std::size_t key_block;
+  std::size_t taylor_terms;
+  const T* m = nullptr;
+
+  template <class Rescale>
+  void scalar_weights(Row& row, T* s, std::size_t n, bool, const KernelContext<T>& ctx, Rescale&&) const {
+    const T* mult = row.m != nullptr ? row.m : m;
+    for (std::size_t j = 0; j < n; ++j) s[j] = polynomial_weight(s[j], mult, taylor_terms, ctx.round);
+  }
+
+  template <class Rescale, class BlockMax>
+  void blocked_weights(Row& row, T* s, std::size_t n, bool first, const KernelContext<T>& ctx, Rescale&& rescale,
+                       BlockMax&&, T*, double*) const {
+    scalar_weights(row, s, n, first, ctx, rescale);
+  }
+};
+
 // One query row q against keys [begin, end), operation by operation, added to
 // num [d_value] and den (which may already hold sums: SATA's chunk continues
 // its state's readout). `scores`: rule.key_block values of scratch.
