@@ -466,7 +466,8 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "'+'), rope_theta, outlier_channels, outlier_magnitude, key_bias_norm, sink_tokens, sink_logit,\n"
       "sink_alignment; name and description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
       "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
-      "-r<R>. A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
+      "[-prerope][-o[<f>]][-s<S>][-r<R>|-rq<R>] (keys before RoPE, dense-and-sparse outliers, sink tokens in\n"
+      "16 bits, residual of the sequence or per query). A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
       "exact-kvquant points. Details: experiments/sweep_config.hpp.");
   cmd->add_option("config", o->config, "Sweep file (see experiments/configs/)");
   cmd->add_option("--out,-o", o->out, "Results file (HDF5)");

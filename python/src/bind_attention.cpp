@@ -51,9 +51,17 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
 }
 
 // The cache scheme of exact-kvquant, and the library's one check of (method, options).
-void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant) {
+// rope_theta: the RoPE base the inputs were rotated with, for kv_quant -prerope.
+void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant,
+                  const std::optional<double>& rope_theta) {
   options.kv_quant = kv_quant_scheme(kv_quant);
+  options.kv_rope_theta = rope_theta;
   validate_method_options(method, options);
+  if (options.kv_quant.pre_rope && !rope_theta) {
+    throw InvalidArgument(fmt::format("kv_quant '{}' quantizes keys before RoPE and needs rope_theta (the RoPE "
+                                      "base the keys were rotated with, token i at position i)",
+                                      kv_quant));
+  }
 }
 
 py::tuple output_arrays(AttentionOutput&& out, bool one_head) {
@@ -72,11 +80,11 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
                     const std::string& precision, bool causal,
                     const std::optional<long long>& chunk,
                     const std::optional<double>& softmax_scale, const std::string& placement,
-                    const std::string& kv_quant) {
+                    const std::string& kv_quant, const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
-  set_kv_quant(options, method, kv_quant);
+  set_kv_quant(options, method, kv_quant, rope_theta);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
   {
@@ -91,12 +99,13 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
                    const std::string& precision, const std::string& truth_name, bool causal,
                    const std::optional<long long>& chunk,
                    const std::optional<double>& softmax_scale, const std::string& placement,
-                   long long position_blocks, const std::string& kv_quant) {
+                   long long position_blocks, const std::string& kv_quant,
+                   const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   const PrecisionPolicy truth = truth_policy(truth_name, policy);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
-  set_kv_quant(options, method, kv_quant);
+  set_kv_quant(options, method, kv_quant, rope_theta);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
   Inputs in = read_inputs(q, k, v);
   PointSpec spec;
@@ -190,7 +199,7 @@ double compute_seconds(const py::handle& q, const py::handle& k, const py::handl
 }
 
 constexpr const char* kAttentionDoc =
-    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none") -> (y, z)
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", rope_theta=None) -> (y, z)
 
 Attention of queries q over keys k and values v, computed by satalab's C++
 core exactly as `satalab run` computes it (same numbers, bit for bit).
@@ -232,7 +241,13 @@ Arguments
                cast), "int8" (symmetric per token), "int4-g32", "int2-g32"
                (asymmetric groups of G, KIVI arrangement), any with suffix
                "-r<R>" to keep the R most recent tokens unquantized, e.g.
-               "int4-g32-r128" (`satalab run --help` lists them). Other
+               "int4-g32-r128"; then, in this order, "-prerope" (keys
+               quantized before RoPE: needs rope_theta), "-o[<f>]"
+               (dense-and-sparse, the largest fraction f kept exactly),
+               "-s<S>" (S sink tokens in 16 bits), "-rq<R>" instead of
+               "-r<R>" (each query's own R recent tokens), e.g.
+               "int4-g32-prerope-o0.01-s4-rq128" (`satalab run --help`
+               lists them). Other
                methods accept only "none".
 
 Returns
@@ -249,7 +264,7 @@ float16/32/64). The GIL is released while computing; Ctrl-C interrupts
 between groups of heads.)";
 
 constexpr const char* kDecomposeDoc =
-    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none") -> dict
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", rope_theta=None) -> dict
 
 The four-way error decomposition (docs/architecture.md), as `satalab run` and
 `satalab sweep` compute it (the library's evaluate_point):
@@ -304,11 +319,12 @@ defaults to d_key.)";
 void bind_attention(py::module_& m) {
   m.def("attention", &attention, kAttentionDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "causal"_a = true, "chunk"_a = py::none(),
-        "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none");
+        "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none",
+        "rope_theta"_a = py::none());
   m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
         "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
-        "position_blocks"_a = 16, "kv_quant"_a = "none");
+        "position_blocks"_a = 16, "kv_quant"_a = "none", "rope_theta"_a = py::none());
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
   m.def("_compute_seconds", &compute_seconds,

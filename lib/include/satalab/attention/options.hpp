@@ -32,6 +32,11 @@ struct AttentionOptions {
   // keys it sees; outputs then have query_rows.size() rows per head. Empty:
   // every position. (SATA needs every position and refuses a subset.)
   std::vector<std::size_t> query_rows;
+  // KV-cache schemes of issue 18: the workload's RoPE base theta, which
+  // kv_quant -prerope needs to rotate the keys back (quantized_kv.hpp); unset
+  // when the workload has no rope modifier.
+  std::optional<double> kv_rope_theta;
+
   static constexpr std::size_t kDefaultChunk = 64;
   std::size_t effective_chunk() const { return chunk == 0 ? kDefaultChunk : chunk; }
 };
