@@ -47,6 +47,10 @@ struct RunOptions {
   bool overwrite = false;
   std::uint64_t memory_limit = 0;
   std::size_t position_blocks = 16;
+  // Kernel recipes (attention/recipe.hpp).
+  std::string recipe = "none";
+  std::size_t tile_rows = KernelRecipe::kDefaultTileRows;
+  std::size_t tile_cols = KernelRecipe::kDefaultTileCols;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -68,7 +72,10 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
   fmt::print("satalab run: method={} {} precision={} (input {}, compute {}, accumulate {}) truth=exact@{}\n",
              method_name(method),
              method == Method::exact_kvquant ? "kv_quant=" + attention.kv_quant.name
-                                             : fmt::format("P={}", attention.taylor_terms),
+             : attention.recipe.kind != RecipeKind::none
+                 ? fmt::format("recipe={} tiles={}x{}", attention.recipe.name, attention.recipe.tile_rows,
+                               attention.recipe.tile_cols)
+                 : fmt::format("P={}", attention.taylor_terms),
              policy.name, policy.input.name, policy.compute.name, policy.accumulate.name, truth.name);
   fmt::print("  {} placement={} c={:.6g}{}\n", causal ? "causal" : "non-causal", placement_name(attention.placement), c,
              method == Method::sata && causal ? fmt::format(" chunk={}", attention.effective_chunk()) : "");
@@ -88,7 +95,13 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
   if (rounding) {
     print_metric_row(fmt::format("rounding    {} vs taylor-quad@{}", method_name(method), truth.name), *rounding);
   }
-  print_metric_row(fmt::format("baseline    exact@{} vs exact@{}", policy.name, truth.name), baseline);
+  if (attention.recipe.kind != RecipeKind::none) {
+    print_metric_row(fmt::format("baseline    {} vs exact@{}", recipe_name(recipe_steps(attention.recipe.kind).plain),
+                                 truth.name),
+                     baseline);
+  } else {
+    print_metric_row(fmt::format("baseline    exact@{} vs exact@{}", policy.name, truth.name), baseline);
+  }
   fmt::print("\n  median absolute error: 10^{:.3f}   median relative error: 10^{:.3f}\n",
              std::log10(total.abs_error.median), std::log10(total.rel_error.median));
   fmt::print("  normalisers ({} rows): min |z| = {:.3e}, min z = {:.3e}, z <= 0: {}, non-finite z: {}\n",
@@ -140,9 +153,13 @@ int run(const RunOptions& o, const std::string& command_line) {
   attention.placement = placement_by_name(o.placement);
   attention.softmax_denominator = o.softmax_denominator;
   attention.kv_quant = kv_quant_scheme(o.kv_quant);
+  attention.recipe = kernel_recipe(o.recipe);
+  attention.recipe.tile_rows = o.tile_rows;
+  attention.recipe.tile_cols = o.tile_cols;
+  attention.recipe.seed = o.workload.seed;
   spec.position_blocks = o.position_blocks;
   try {
-    validate_method_options(spec.method, attention);
+    validate_method_options(spec.method, attention, spec.policy);
   } catch (const InvalidMethodOption& e) {
     throw InvalidArgument(e.spelled(flag_for));
   }
@@ -185,6 +202,7 @@ int run(const RunOptions& o, const std::string& command_line) {
   spec.n_tokens = point.qkv.q.n_tokens;
   spec.d_key = point.qkv.q.dim;
   spec.d_value = point.qkv.v.dim;
+  check_recipe_shape(attention.recipe, spec.d_key);
   // Check every computation of this run against the memory limit before any starts.
   check_decomposition_memory(spec, point.qkv);
 
@@ -225,6 +243,9 @@ int run(const RunOptions& o, const std::string& command_line) {
         {"coefficient_placement", std::string(placement_name(attention.placement))},
         {"softmax_denominator", fmt::format("{:.17g}", c)},
         {"kv_quant", attention.kv_quant.name},
+        {"recipe", attention.recipe.name},
+        {"tile_rows", std::to_string(attention.recipe.kind == RecipeKind::none ? 0 : attention.recipe.tile_rows)},
+        {"tile_cols", std::to_string(attention.recipe.kind == RecipeKind::none ? 0 : attention.recipe.tile_cols)},
         {"bytes_per_sequence", std::to_string(sequence_bytes)},
         {"workload", !o.fitted.empty() ? "fitted" : o.input.empty() ? "gaussian" : "file"},
         {"modifiers", o.modifiers.modifiers},
@@ -265,6 +286,25 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
                   "S tokens, attention sinks, kept in 16 bits), -rq<R> instead of -r<R> (each query keeps its\n"
                   "own R most recent tokens; keys of int4/int2 quantized in whole groups only, as KIVI's\n"
                   "decoder; causal only). e.g. e4m3, int8, int4-g32, int2-g32-r128, int4-g32-prerope-o-s4-rq128")
+      ->capture_default_str();
+  cmd->add_option("--recipe", o->recipe,
+                  "Kernel recipe of method exact (precision fp32; the recipe sets every format): none (the\n"
+                  "policy's rounding); flash2-bf16, flash2-fp16 (FlashAttention-2: S fp32 per Br x Bc tile,\n"
+                  "running max and sum fp32, P rounded to 16 bits, P.V fp32, output 16-bit); sdpa-math-bf16,\n"
+                  "sdpa-math-fp16 (PyTorch's materialised math path: S, softmax and output rounded to 16 bits);\n"
+                  "sdpa-math-fp8 (e4m3 per head, S and P fp16: FlashAttention-3's baseline); flash3-fp8,\n"
+                  "flash3-fp8-hadamard (e4m3 Q, K, V with per-block scales, P e4m3, fp32 sums; -hadamard: Q\n"
+                  "and K rotated by a random Hadamard transform from --seed); sage-int8 (SageAttention: K\n"
+                  "minus its mean, Q and K int8 per block, P.V fp16 with fp32 sums). Baseline row: the\n"
+                  "plain implementation at the same precision (sdpa-math-*). Steps: attention/recipe.hpp")
+      ->capture_default_str();
+  cmd->add_option("--tile-rows", o->tile_rows,
+                  "Recipe tile Br: query rows per block of the Q quantisation scales (>= 1; larger than\n"
+                  "n_tokens: one block of the whole sequence)")
+      ->capture_default_str();
+  cmd->add_option("--tile-cols", o->tile_cols,
+                  "Recipe tile Bc: keys per tile of the online softmax and per block of the K and V scales\n"
+                  "(>= 1; larger than n_tokens: one tile of the whole sequence)")
       ->capture_default_str();
   cmd->add_option("--taylor-terms,-P", o->taylor_terms, "Number of Taylor terms P (degrees 0..P-1)")
       ->capture_default_str();

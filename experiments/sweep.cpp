@@ -65,7 +65,9 @@ std::string duration_text(double s) {
 }
 
 std::string point_label(const PointParams& p) {
-  const std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant : fmt::format("P={}", p.taylor_terms);
+  const std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant
+                              : p.recipe != "none"       ? fmt::format("recipe={} {}x{}", p.recipe, p.tile_rows, p.tile_cols)
+                                                         : fmt::format("P={}", p.taylor_terms);
   return fmt::format("#{} {} {} d={} H={} n={} scale={} {} {}", p.point_id, p.method, variant, p.d_key, p.heads,
                      p.n_tokens, p.scale, p.precision, p.modifiers.empty() ? p.workload : p.workload + "+" + p.modifiers);
 }
@@ -464,11 +466,16 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "causal, chunk, placement, workload (gaussian, heavy-tailed, needle, fitted, file), dof, needle_logit,\n"
       "input_file, seed, softmax_denominator, truth_rows, modifiers (rope, outliers, key-bias, sink, joined by\n"
       "'+'), rope_theta, outlier_channels, outlier_magnitude, key_bias_norm, sink_tokens, sink_logit,\n"
-      "sink_alignment; name and description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
+      "sink_alignment, recipe, tile_rows, tile_cols; name and description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
       "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
       "[-prerope][-o[<f>]][-s<S>][-r<R>|-rq<R>] (keys before RoPE, dense-and-sparse outliers, sink tokens in\n"
       "16 bits, residual of the sequence or per query). A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
-      "exact-kvquant points. Details: experiments/sweep_config.hpp.");
+      "exact-kvquant points. recipe is exact attention's kernel recipe, as for 'satalab run --recipe' (none,\n"
+      "flash2-bf16, flash2-fp16, sdpa-math-bf16, sdpa-math-fp16, sdpa-math-fp8, flash3-fp8,\n"
+      "flash3-fp8-hadamard, sage-int8): a recipe axis multiplies only exact points, a tile_rows axis only\n"
+      "recipes with per-block Q scales, a tile_cols axis only online (flash, sage) recipes, and a recipe\n"
+      "point is listed once at precision fp32 (it sets every format).\n"
+      "Details: experiments/sweep_config.hpp.");
   cmd->add_option("config", o->config, "Sweep file (see experiments/configs/)");
   cmd->add_option("--out,-o", o->out, "Results file (HDF5)");
   cmd->add_option("--set", o->overrides, "Override a key: --set taylor_terms=[3,4] (TOML value syntax); repeatable");

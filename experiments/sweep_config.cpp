@@ -35,6 +35,7 @@ enum class Kind {
   text,             // name, description: a single string, not an axis
   method,           // method_by_name
   kv_quant,         // kv_quant_scheme
+  recipe,           // kernel_recipe
   precision,        // precision_policy
   truth,            // auto | fp64 | mp<bits>
   placement,        // placement_by_name
@@ -90,6 +91,10 @@ constexpr KeySpec kKeys[] = {
     {"sink_tokens", Kind::count32},
     {"sink_logit", Kind::finite_number},
     {"sink_alignment", Kind::positive_number},
+    // Kernel recipes (attention/recipe.hpp).
+    {"recipe", Kind::recipe},
+    {"tile_rows", Kind::count32},
+    {"tile_cols", Kind::count32},
 };
 constexpr std::size_t kKeyCount = std::size(kKeys);
 
@@ -264,6 +269,7 @@ void validate(Entry& e, const std::string& source_name) {
         break;
       case Kind::method: named([](const std::string& v) { (void)method_by_name(v); }); break;
       case Kind::kv_quant: named([](const std::string& v) { (void)kv_quant_scheme(v); }); break;
+      case Kind::recipe: named([](const std::string& v) { (void)kernel_recipe(v); }); break;
       case Kind::precision: named([](const std::string& v) { (void)precision_policy(v); }); break;
       case Kind::placement: named([](const std::string& v) { (void)placement_by_name(v); }); break;
       case Kind::truth:
@@ -347,7 +353,23 @@ void validate(Entry& e, const std::string& source_name) {
 bool method_reads(std::string_view method, std::string_view key) {
   if (key == "taylor_terms") return method_is_taylor(method_by_name(method));
   if (key == "kv_quant") return method == "exact-kvquant";
+  if (key == "recipe") return method == "exact";
   return true;
+}
+
+// Keys a point reads given its method and recipe: a kernel recipe reads the
+// tiles and not the precision (it sets every format itself; fp32), a point
+// without a recipe the precision and not the tiles.
+bool point_reads(const PointParams& p, std::string_view key) {
+  if (!method_reads(p.method, key)) return false;
+  const bool recipe = method_reads(p.method, "recipe") && p.recipe != "none";
+  if (key == "precision") return !recipe;
+  if (key != "tile_rows" && key != "tile_cols") return true;
+  if (!recipe) return false;
+  const RecipeSteps& steps = recipe_steps(kernel_recipe(p.recipe).kind);
+  // Br sets the blocks of Q's scales; Bc the online softmax's key tiles (and K's and V's blocks).
+  return key == "tile_rows" ? steps.q_storage != RecipeStorage::cast && steps.q_storage != RecipeStorage::e4m3_head
+                            : !steps.materialised;
 }
 
 // Control characters escaped, so that messages quoting user text stay on one line.
@@ -566,6 +588,9 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     else if (name == "sink_tokens") p.sink_tokens = u32();
     else if (name == "sink_logit") p.sink_logit = num();
     else if (name == "sink_alignment") p.sink_alignment = num();
+    else if (name == "recipe") p.recipe = str();
+    else if (name == "tile_rows") p.tile_rows = u32();
+    else if (name == "tile_cols") p.tile_cols = u32();
     // name, description: not point parameters
   };
   const bool has_d_value = entry("d_value").has_value();
@@ -588,9 +613,13 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     // An axis the point's method does not read lists the point once, at its first value.
     bool listed = true;
     for (std::size_t a = 0; a < axes.size(); ++a) {
-      if (digit[a] != 0 && !method_reads(p.method, kKeys[axes[a]].name)) listed = false;
+      if (digit[a] != 0 && !point_reads(p, kKeys[axes[a]].name)) listed = false;
     }
     if (!method_reads(p.method, "kv_quant")) p.kv_quant = "none";  // no KV cache is quantized
+    if (!method_reads(p.method, "recipe")) p.recipe = "none";
+    if (p.recipe != "none") p.precision = "fp32";  // a recipe sets every format itself
+    if (!point_reads(p, "tile_rows")) p.tile_rows = 0;  // tiles a point does not read are 0
+    if (!point_reads(p, "tile_cols")) p.tile_cols = 0;
     if (listed) {
       p.point_id = config.points.size();
       config.points.push_back(std::move(p));

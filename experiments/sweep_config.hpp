@@ -54,6 +54,11 @@
 //   sink_tokens          integer >= 1, <= n_tokens (sink; default 1)
 //   sink_logit           finite number (sink: mean logit of a sink; default 10)
 //   sink_alignment       number > 0 (sink: the queries' shared component in units of scale; default 4)
+//   recipe               exact attention's kernel recipe (attention/recipe.hpp): "none",
+//                        "flash2-bf16", "flash2-fp16", "sdpa-math-bf16", "sdpa-math-fp16",
+//                        "sdpa-math-fp8", "flash3-fp8", "flash3-fp8-hadamard", "sage-int8"
+//   tile_rows            integer >= 1: the recipe's query tile Br (default 128)
+//   tile_cols            integer >= 1: the recipe's key tile Bc (default 64)
 //
 // Plus two optional top-level strings that are not axes: `name`, `description`.
 // Anything else (unknown keys, tables, nested lists, wrong types, empty lists,
@@ -72,7 +77,13 @@
 // key at its first listed value (taylor_terms; it has no effect) or "none"
 // (kv_quant, for every method but exact-kvquant). So method = ["sata",
 // "exact-kvquant"], taylor_terms = [2, 3], kv_quant = ["none", "int8"] gives
-// 2 + 2 points, not 8. point_id counts the listed points only.
+// 2 + 2 points, not 8. point_id counts the listed points only. Kernel
+// recipes likewise: recipe is read by exact only ("none" elsewhere);
+// tile_rows only by recipes with per-block Q scales (flash3-fp8*, sage-int8)
+// and tile_cols only by the online ones (flash2-*, flash3-fp8*, sage-int8),
+// 0 where a point does not read them; and a
+// point with a recipe does not read precision: it is listed once, at its
+// first value, with precision "fp32" (the recipe sets every format).
 //
 // Overrides (`satalab sweep --set key=value`): `value` is TOML syntax (4,
 // [3, 4], "fp32", true, 1.5). A bare word that is not valid TOML (fp32,

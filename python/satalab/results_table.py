@@ -14,9 +14,11 @@ import numpy as np
 # shard_points; the build provenance (build_* attributes, /builds,
 # /point_build) was added within version 3; version 4 only adds the workload
 # columns modifiers, rope_theta, outlier_channels, outlier_magnitude,
-# key_bias_norm, sink_tokens, sink_logit and sink_alignment. Add a version here
-# only after checking what it changed.
-SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4)
+# key_bias_norm, sink_tokens, sink_logit and sink_alignment; version 5 only
+# appends the kernel-recipe columns recipe, tile_rows and tile_cols (filled in
+# as "none", 0, 0 for older files). Add a version here only after checking
+# what it changed.
+SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
 # The columns that define a point ("Parameters of the point"); kv_quant exists
 # from schema version 2 on, the workload modifier columns from version 4.
@@ -25,7 +27,12 @@ PARAMETER_COLUMNS = [
     "precision", "truth", "causal", "chunk", "placement", "workload", "dof", "needle_logit",
     "input_file", "seed", "softmax_denominator", "modifiers", "rope_theta", "outlier_channels",
     "outlier_magnitude", "key_bias_norm", "sink_tokens", "sink_logit", "sink_alignment",
+    "recipe", "tile_rows", "tile_cols",
 ]
+
+# Columns added after version 1 that older files lack, with the value that
+# means what those files computed (kernel recipes: none).
+FILLED_COLUMNS = {"recipe": "none", "tile_rows": 0, "tile_cols": 0}
 
 # Error components and their column / dataset prefixes.
 COMPONENT_PREFIX = {"total": "", "truncation": "trunc_", "rounding": "round_", "baseline": "baseline_"}
@@ -74,6 +81,9 @@ def points_table(file, where):
     table = pd.DataFrame(file["points"][()])
     for column in table.select_dtypes(object):
         table[column] = table[column].str.decode("utf-8")
+    for column, value in FILLED_COLUMNS.items():
+        if column not in table.columns:
+            table[column] = value
     return table
 
 

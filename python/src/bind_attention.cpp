@@ -50,13 +50,23 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
   return in;
 }
 
-// The cache scheme of exact-kvquant, and the library's one check of (method, options).
-// rope_theta: the RoPE base the inputs were rotated with, for kv_quant -prerope.
-void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant,
+// The cache scheme of exact-kvquant, the kernel recipe of exact, and the
+// library's one check of (method, options, policy). rope_theta: the RoPE base
+// the inputs were rotated with, for kv_quant -prerope.
+void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant, const std::string& recipe,
+                  long long tile_rows, long long tile_cols, long long recipe_seed, const PrecisionPolicy& policy,
                   const std::optional<double>& rope_theta) {
   options.kv_quant = kv_quant_scheme(kv_quant);
   options.kv_rope_theta = rope_theta;
-  validate_method_options(method, options);
+  options.recipe = kernel_recipe(recipe);
+  if (tile_rows < 0 || tile_cols < 0 || recipe_seed < 0) {
+    throw InvalidArgument(fmt::format("tile_rows {}, tile_cols {}, recipe_seed {}: must be >= 0 (tiles >= 1)",
+                                      tile_rows, tile_cols, recipe_seed));
+  }
+  options.recipe.tile_rows = static_cast<std::size_t>(tile_rows);
+  options.recipe.tile_cols = static_cast<std::size_t>(tile_cols);
+  options.recipe.seed = static_cast<std::uint64_t>(recipe_seed);
+  validate_method_options(method, options, policy);
   if (options.kv_quant.pre_rope && !rope_theta) {
     throw InvalidArgument(fmt::format("kv_quant '{}' quantizes keys before RoPE and needs rope_theta (the RoPE "
                                       "base the keys were rotated with, token i at position i)",
@@ -80,11 +90,12 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
                     const std::string& precision, bool causal,
                     const std::optional<long long>& chunk,
                     const std::optional<double>& softmax_scale, const std::string& placement,
-                    const std::string& kv_quant, const std::optional<double>& rope_theta) {
+                    const std::string& kv_quant, const std::string& recipe, long long tile_rows,
+                    long long tile_cols, long long recipe_seed, const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
-  set_kv_quant(options, method, kv_quant, rope_theta);
+  set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, policy, rope_theta);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
   {
@@ -99,13 +110,14 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
                    const std::string& precision, const std::string& truth_name, bool causal,
                    const std::optional<long long>& chunk,
                    const std::optional<double>& softmax_scale, const std::string& placement,
-                   long long position_blocks, const std::string& kv_quant,
+                   long long position_blocks, const std::string& kv_quant, const std::string& recipe,
+                   long long tile_rows, long long tile_cols, long long recipe_seed,
                    const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   const PrecisionPolicy truth = truth_policy(truth_name, policy);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
-  set_kv_quant(options, method, kv_quant, rope_theta);
+  set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, policy, rope_theta);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
   Inputs in = read_inputs(q, k, v);
   PointSpec spec;
@@ -199,7 +211,7 @@ double compute_seconds(const py::handle& q, const py::handle& k, const py::handl
 }
 
 constexpr const char* kAttentionDoc =
-    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", rope_theta=None) -> (y, z)
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, rope_theta=None) -> (y, z)
 
 Attention of queries q over keys k and values v, computed by satalab's C++
 core exactly as `satalab run` computes it (same numbers, bit for bit).
@@ -249,6 +261,15 @@ Arguments
                "int4-g32-prerope-o0.01-s4-rq128" (`satalab run --help`
                lists them). Other
                methods accept only "none".
+  recipe       a kernel recipe of method "exact" (precision must be "fp32":
+               the recipe sets every format and rounds the float64 inputs
+               itself): "none", "flash2-bf16", "flash2-fp16",
+               "sdpa-math-bf16", "sdpa-math-fp16", "sdpa-math-fp8",
+               "flash3-fp8", "flash3-fp8-hadamard", "sage-int8" (which value
+               is rounded where: `satalab run --help`, attention/recipe.hpp).
+  tile_rows, tile_cols  the recipe's tiles Br x Bc (>= 1; larger than
+               n_tokens: one tile of the whole sequence).
+  recipe_seed  flash3-fp8-hadamard: the seed of the random signs.
 
 Returns
   y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
@@ -264,14 +285,15 @@ float16/32/64). The GIL is released while computing; Ctrl-C interrupts
 between groups of heads.)";
 
 constexpr const char* kDecomposeDoc =
-    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", rope_theta=None) -> dict
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, rope_theta=None) -> dict
 
 The four-way error decomposition (docs/architecture.md), as `satalab run` and
 `satalab sweep` compute it (the library's evaluate_point):
   total       method at `precision`        vs exact attention at `truth`
   truncation  taylor-quadratic at `truth`  vs exact at `truth`  (None for exact, exact-kvquant)
   rounding    method at `precision`        vs taylor-quadratic at `truth`  (None for exact, exact-kvquant)
-  baseline    exact at `precision`         vs exact at `truth`  (for exact: the total)
+  baseline    exact at `precision`         vs exact at `truth`  (for exact: the total;
+              for a recipe: its plain counterpart sdpa-math-*, the total for sdpa-math-*)
 
 Arguments are those of satalab.attention, plus
   truth            "auto" (fp64 for policies at fp32 and below, mp128 for
@@ -320,11 +342,13 @@ void bind_attention(py::module_& m) {
   m.def("attention", &attention, kAttentionDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "causal"_a = true, "chunk"_a = py::none(),
         "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none",
+        "recipe"_a = "none", "tile_rows"_a = 128, "tile_cols"_a = 64, "recipe_seed"_a = 1,
         "rope_theta"_a = py::none());
   m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
         "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
-        "position_blocks"_a = 16, "kv_quant"_a = "none", "rope_theta"_a = py::none());
+        "position_blocks"_a = 16, "kv_quant"_a = "none", "recipe"_a = "none", "tile_rows"_a = 128,
+        "tile_cols"_a = 64, "recipe_seed"_a = 1, "rope_theta"_a = py::none());
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
   m.def("_compute_seconds", &compute_seconds,

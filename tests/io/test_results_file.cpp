@@ -845,7 +845,7 @@ for name in ["point_id", "method", "taylor_terms", "d_key", "heads", "n_tokens",
              "abs_err_median", "abs_err_max", "rel_err_median", "wall_s", "kv_quant", "bytes_per_sequence",
              "kv_key_scale", "kv_value_scale"]:
     assert name in df.columns, name
-assert f.attrs["schema_version"] == 4  # docs/results-schema.md
+assert f.attrs["schema_version"] == 5  # docs/results-schema.md
 assert (f.attrs["shard_index"], f.attrs["shard_count"]) == (1, 1) and len(f.attrs["sweep_id"]) == 16
 assert isinstance(f.attrs["config_text"], str) and "\u00b5" in f.attrs["config_text"]
 assert f.attrs["total_points"] == 8
@@ -871,7 +871,7 @@ while off < len(data):
         assert payload[16:16 + method_len].decode() == ("exact" if point_id == 1 else "sata")
     else:
         (version,) = struct.unpack_from("<I", payload, 0)
-        assert version == 4
+        assert version == 5
     magics.append(magic)
     off += 16 + length
 assert off == len(data)

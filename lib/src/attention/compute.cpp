@@ -124,6 +124,20 @@ AttentionOutput compute_in(Method method, const QkvArrays& inputs, const Precisi
 
 std::uint64_t attention_memory_bytes(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
                                      const AttentionOptions& options) {
+  if (options.recipe.kind != RecipeKind::none) {
+    // Kernel recipes: double carrier; the inputs, their stored copies and per-token
+    // scales, outputs, and per thread a tile of scores (a whole row of keys on the
+    // materialised path) and the tile's sums.
+    const std::uint64_t n = inputs.q.n_tokens, threads = static_cast<std::uint64_t>(omp_get_max_threads());
+    const std::uint64_t qkv = inputs.q.size() + inputs.k.size() + inputs.v.size();
+    std::uint64_t elements = checked_add(checked_mul(qkv, 2, "recipe inputs"), 3 * inputs.q.heads * n, "recipe inputs");
+    elements = checked_add(elements, inputs.q.heads * n * (inputs.v.dim + 1), "outputs");
+    const bool whole_row = recipe_steps(options.recipe.kind).materialised;
+    const std::uint64_t cols = whole_row ? n : std::min<std::uint64_t>(n, options.recipe.tile_cols);
+    const std::uint64_t tile = checked_mul(128, checked_add(cols, 3 * inputs.v.dim + inputs.q.dim, "tile"), "tile");
+    elements = checked_add(elements, checked_mul(threads, checked_add(tile, 2 * cols, "tile"), "tiles"), "recipe");
+    return checked_mul(elements, sizeof(double), "recipe working set");
+  }
   const std::uint64_t per = carrier_bytes(policy);
   std::uint64_t elements = inputs.q.size() + inputs.k.size() + inputs.v.size() + inputs.q.heads * inputs.q.n_tokens;
   elements = checked_add(elements, inputs.q.heads * inputs.q.n_tokens * inputs.v.dim, "output size");
@@ -167,12 +181,35 @@ std::uint64_t sequence_memory_bytes(Method method, std::uint64_t heads, std::uin
                     static_cast<std::uint64_t>(storage_bits(policy.accumulate)), "SATA state bytes");
     return bits / 8 + (bits % 8 != 0);
   }
+  if (options.recipe.kind != RecipeKind::none) {
+    return checked_mul(recipe_kv_cache_bytes(options.recipe, heads, n_tokens, d_key, d_value), 1, "KV cache bytes");
+  }
   const KvQuantScheme scheme = method == Method::exact_kvquant ? options.kv_quant : KvQuantScheme{};
   return kv_cache_bytes(scheme, policy.input, heads, n_tokens, d_key, d_value).total();
 }
 
 AttentionOutput compute_attention(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
                                   const AttentionOptions& options) {
+  if (options.recipe.kind != RecipeKind::none) {
+    // A kernel recipe rounds the float64 inputs itself and runs on a double carrier.
+    if (method != Method::exact) {
+      throw InvalidArgument(fmt::format("recipe '{}' applies only to method exact (got method {})",
+                                        options.recipe.name, method_name(method)));
+    }
+    if (policy.name != "fp32") {
+      throw InvalidArgument(fmt::format("recipe '{}' sets every format itself: precision must be fp32 (got {})",
+                                        options.recipe.name, policy.name));
+    }
+    check_attention_shapes(inputs.q, inputs.k, inputs.v, options);
+    check_memory(attention_memory_bytes(method, inputs, policy, options),
+                 fmt::format("exact attention, recipe {} (heads={}, n_tokens={}, d_key={}, d_value={})",
+                             options.recipe.name, inputs.q.heads, inputs.q.n_tokens, inputs.q.dim, inputs.v.dim));
+    AttentionResult<double> result = recipe_attention(inputs, options);
+    AttentionOutput out;
+    out.y = std::move(result.y);
+    out.z = std::move(result.z);
+    return out;
+  }
   if (options.taylor_terms < 1) {
     throw InvalidArgument(fmt::format("taylor_terms P = {} is invalid (must be >= 1)", options.taylor_terms));
   }

@@ -118,6 +118,7 @@ std::uint64_t point_memory_bytes(const PointSpec& spec) {
 TruthCache::TruthCache(PointInputs inputs, const PointSpec& first, AttentionComputer compute)
     : inputs_(std::move(inputs)), truth_(first.truth), options_(first.options), compute_(std::move(compute)) {
   options_.query_rows = first.rows;
+  options_.recipe = KernelRecipe{};  // truth, oracles and policy baselines never run a kernel recipe
 }
 
 AttentionOutput TruthCache::compute(Computation role, Method method, const PrecisionPolicy& policy,
@@ -159,6 +160,18 @@ const AttentionOutput& TruthCache::baseline(const PrecisionPolicy& policy) {
   return it->second;
 }
 
+const AttentionOutput& TruthCache::recipe_baseline(const KernelRecipe& recipe) {
+  const std::string key = fmt::format("{}/{}x{}/{}", recipe.name, recipe.tile_rows, recipe.tile_cols, recipe.seed);
+  auto it = recipe_baselines_.find(key);
+  if (it == recipe_baselines_.end()) {
+    AttentionOptions options = options_;
+    options.recipe = recipe;
+    it = recipe_baselines_.emplace(key, compute(Computation::baseline, Method::exact, precision_policy("fp32"), options))
+             .first;
+  }
+  return it->second;
+}
+
 PointEvaluation evaluate_point(const PointSpec& spec, TruthCache& cache) {
   const auto& rows = cache.rows();
   AttentionOptions options = spec.options;
@@ -186,6 +199,15 @@ PointEvaluation evaluate_point(const PointSpec& spec, TruthCache& cache) {
     ev.rounding = metrics(ev.output, oracle);
   }
   // exact-kvquant: the unquantized cache at the same policy.
+  const KernelRecipe& recipe = spec.options.recipe;
+  if (recipe.kind != RecipeKind::none) {
+    // A kernel recipe: the plain implementation at the same precision (FlashAttention's acceptance rule).
+    KernelRecipe plain = recipe;
+    plain.kind = recipe_steps(recipe.kind).plain;
+    plain.name = std::string(recipe_name(plain.kind));
+    ev.baseline = plain.kind == recipe.kind ? ev.total : metrics(cache.recipe_baseline(plain), truth);
+    return ev;
+  }
   ev.baseline = spec.method == Method::exact ? ev.total : metrics(cache.baseline(spec.policy), truth);
   return ev;
 }

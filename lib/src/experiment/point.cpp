@@ -135,6 +135,25 @@ void validate_method_options(Method method, const AttentionOptions& options) {
   }
 }
 
+void validate_method_options(Method method, const AttentionOptions& options, const PrecisionPolicy& policy) {
+  validate_method_options(method, options);
+  const KernelRecipe& recipe = options.recipe;
+  if (recipe.kind == RecipeKind::none) return;
+  if (method != Method::exact) {
+    throw InvalidMethodOption(
+        fmt::format("@recipe '{}' applies only to @method exact (got @method {})", recipe.name, method_name(method)));
+  }
+  if (recipe.tile_rows < 1 || recipe.tile_cols < 1) {
+    throw InvalidMethodOption(fmt::format("@{} 0 is invalid (must be >= 1; a tile larger than the sequence is one "
+                                          "tile of the whole sequence)",
+                                          recipe.tile_rows < 1 ? "tile_rows" : "tile_cols"));
+  }
+  if (policy.name != "fp32") {
+    throw InvalidMethodOption(fmt::format("@recipe '{}' sets every format itself: @precision must be fp32 (got {})",
+                                          recipe.name, policy.name));
+  }
+}
+
 double PointSpec::softmax_denominator() const {
   return options.softmax_denominator.value_or(std::sqrt(static_cast<double>(d_key)));
 }
@@ -167,7 +186,13 @@ PointSpec point_spec(const PointParams& p) {
   s.options.placement = placement_by_name(p.placement);
   if (p.softmax_denominator > 0) s.options.softmax_denominator = p.softmax_denominator;
   s.options.kv_quant = kv_quant_scheme(p.kv_quant);
-  validate_method_options(s.method, s.options);
+  s.options.recipe = kernel_recipe(p.recipe);
+  // 0: a tile the point does not read (sweep_config.hpp); the recipe's default.
+  s.options.recipe.tile_rows = p.tile_rows ? p.tile_rows : KernelRecipe::kDefaultTileRows;
+  s.options.recipe.tile_cols = p.tile_cols ? p.tile_cols : KernelRecipe::kDefaultTileCols;
+  s.options.recipe.seed = p.seed;
+  validate_method_options(s.method, s.options, s.policy);
+  check_recipe_shape(s.options.recipe, p.d_key);
   s.workload = workload_by_name(p.workload);
   s.heads = p.heads;
   s.n_tokens = p.n_tokens;
@@ -210,6 +235,8 @@ double point_seconds_estimate(const PointParams& p) {
     } else {
       seconds += flops / 2e8;
     }
+  } else if (p.recipe != "none") {
+    seconds += pairs * 1e-8;  // a kernel recipe: double products, several roundings per (query, key) pair
   } else {
     seconds += pair_seconds(pairs, p.d_key, p.d_value, policy);
   }

@@ -156,6 +156,10 @@ void record_fields(Rec& r, F&& f) {
   f("", "kv_value_scale", s.kv_value_scale);
   f("", "wall_s", s.wall_s);
   f("", "truth_wall_s", s.truth_wall_s);
+  // Kernel recipes (schema version 5).
+  f("", "recipe", p.recipe);
+  f("", "tile_rows", p.tile_rows);
+  f("", "tile_cols", p.tile_cols);
 }
 
 // Component c of a record (0 total, 1 truncation, 2 rounding, 3 baseline);

@@ -43,6 +43,12 @@ AttentionResult<T> sata_attention(const HeadTensor<T>& q, const HeadTensor<T>& k
 
 // Checks shapes (heads and n equal, q and k the same d, nothing empty, P >= 1)
 // and throws InvalidArgument naming the mismatch.
+// Exact attention as a kernel recipe computes it (attention/recipe.hpp):
+// options.recipe (not none) on the float64 inputs, which the recipe rounds and
+// quantises itself; outputs in float64 (each in the recipe's output format),
+// z the row's normaliser Σ_j exp(s_ij - m_i) as the recipe sums it in fp32.
+AttentionResult<double> recipe_attention(const QkvArrays& inputs, const AttentionOptions& options);
+
 template <class T>
 void check_attention_shapes(const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
                             const AttentionOptions& options);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "satalab/attention/quantized_kv.hpp"
+#include "satalab/attention/recipe.hpp"
 #include "satalab/basis/feature_map.hpp"
 
 namespace satalab {
@@ -38,6 +39,10 @@ struct AttentionOptions {
   std::optional<double> kv_rope_theta;
 
   static constexpr std::size_t kDefaultChunk = 64;
+
+  // Kernel recipes (attention/recipe.hpp): exact attention rounded as a real
+  // kernel rounds it; kind none: the precision policy's rounding.
+  KernelRecipe recipe;
   std::size_t effective_chunk() const { return chunk == 0 ? kDefaultChunk : chunk; }
 };
 

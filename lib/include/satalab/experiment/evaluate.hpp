@@ -6,7 +6,9 @@
 //   truncation = taylor-quadratic(truth)   vs exact(truth)             (sata, taylor-quadratic)
 //   rounding   = method(policy)            vs taylor-quadratic(truth)  (sata, taylor-quadratic)
 //   baseline   = exact(policy)             vs exact(truth)             (for exact: the total;
-//                                           for exact-kvquant: the unquantized cache)
+//                                           for exact-kvquant: the unquantized cache;
+//                                           for a kernel recipe: its plain counterpart,
+//                                           attention/recipe.hpp, or the total when it is one)
 // plus the normaliser statistics, needle hit rates and KV scales of the
 // method's output. Points that share inputs, truth and measured rows share one
 // TruthCache: one truth, one Taylor-quadratic oracle per P, one exact baseline
@@ -80,6 +82,9 @@ class TruthCache {
   const AttentionOutput& baseline(const PrecisionPolicy& policy);
   AttentionOutput compute(Computation role, Method method, const PrecisionPolicy& policy,
                           const AttentionOptions& options) const;
+  // Exact attention under a kernel recipe (the plain implementation a recipe
+  // point's baseline is; keyed by the recipe's name, tiles and seed).
+  const AttentionOutput& recipe_baseline(const KernelRecipe& recipe);
 
  private:
   PointInputs inputs_;
@@ -91,6 +96,7 @@ class TruthCache {
   bool truth_seconds_taken_ = false;
   std::map<std::size_t, AttentionOutput> oracles_;
   std::map<std::string, AttentionOutput> baselines_;
+  std::map<std::string, AttentionOutput> recipe_baselines_;  // kernel recipes
 };
 
 // A decomposed point: the method's output and the statistics.

@@ -59,6 +59,13 @@ struct PointParams {
   std::uint32_t sink_tokens = 1;
   double sink_logit = 10.0;
   double sink_alignment = 4.0;
+  // Kernel recipes (attention/recipe.hpp): exact attention rounded as a real
+  // kernel rounds it ("none": the precision policy's rounding), and its tiles
+  // Br x Bc (0: a tile the point does not read, e.g. for recipe none; the
+  // recipe's default 128 x 64 is used).
+  std::string recipe = "none";
+  std::uint32_t tile_rows = 128;
+  std::uint32_t tile_cols = 64;
 };
 
 // Query rows per head at which a point's errors are measured: n_tokens, or
@@ -146,6 +153,9 @@ class InvalidMethodOption : public InvalidArgument {
 // for sata), kv_quant other than none only for exact-kvquant, a softmax
 // denominator finite and > 0. Throws InvalidMethodOption.
 void validate_method_options(Method method, const AttentionOptions& options);
+// The same and, for a kernel recipe, that the method is exact, the tiles are
+// >= 1 and the precision is fp32 (a recipe sets every format itself).
+void validate_method_options(Method method, const AttentionOptions& options, const PrecisionPolicy& policy);
 
 // One point, typed: the method, its policy and truth, the attention options
 // (query_rows empty) and the workload, as evaluate_point computes them.

@@ -30,7 +30,7 @@ namespace satalab {
 // 3: root attributes sweep_id, shard_index, shard_count, shard_points (and in the journal header).
 // 4: workload columns modifiers, rope_theta, outlier_channels, outlier_magnitude, key_bias_norm,
 //    sink_tokens, sink_logit, sink_alignment after kv_quant (table and journal); workload fitted.
-inline constexpr int kResultsSchemaVersion = 4;
+inline constexpr int kResultsSchemaVersion = 5;
 // Root attributes of a results file. A file holds the points of shard
 // shard_index of shard_count of the sweep (1 of 1: the whole sweep, e.g. a
 // single-process run or a merge); shard_points of them belong to it.
