@@ -129,9 +129,11 @@ void print_memory(Method method, const AttentionOptions& attention, const QkvArr
   if (method != Method::exact_kvquant) return;
   const KvQuantScheme& scheme = attention.kv_quant;
   if (scheme.kind == KvQuantKind::none) return;
-  const std::size_t residual = std::min<std::size_t>(scheme.residual, inputs.q.n_tokens);
-  fmt::print("  kv_quant {}: {} tokens quantized, {} unquantized (residual)\n", scheme.name,
-             inputs.q.n_tokens - residual, residual);
+  const std::size_t n = inputs.q.n_tokens, sinks = std::min(scheme.sink_tokens, n);
+  const std::size_t quantized = kv_quantized_prefix(scheme, KvRole::value, n - 1, n) - sinks;
+  fmt::print("  kv_quant {}: {} tokens quantized, {} unquantized (residual{}){}\n", scheme.name, quantized,
+             n - sinks - quantized, scheme.residual_per_query ? ", as the last query reads the cache" : "",
+             sinks ? fmt::format(", {} sink tokens in 16 bits", sinks) : std::string());
   if (!output.kv_scales_key.empty()) {
     fmt::print("  absmax scales: K {:.6g}, V {:.6g}\n", fmt::join(output.kv_scales_key, " "),
                fmt::join(output.kv_scales_value, " "));
@@ -186,6 +188,13 @@ int run(const RunOptions& o, const std::string& command_line) {
     }
   }
   const std::vector<WorkloadModifier> modifiers = workload_modifiers(o.modifiers);
+  // --kv-quant ...-prerope rotates the keys back by the workload's RoPE (quantized_kv.hpp).
+  for (const WorkloadModifier& m : modifiers)
+    if (m.kind == ModifierKind::rope) attention.kv_rope_theta = m.rope_theta;
+  if (attention.kv_quant.pre_rope && !attention.kv_rope_theta) {
+    throw InvalidArgument(fmt::format("--kv-quant '{}' quantizes keys before RoPE and needs --modifiers with rope",
+                                      attention.kv_quant.name));
+  }
 
   PointInputs point;
   if (!o.fitted.empty()) {
@@ -283,7 +292,12 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
                   "int8 (symmetric absmax per token); int4-g<G>, int2-g<G> (asymmetric min/max, groups of G:\n"
                   "keys per channel along tokens, values per token along channels, as KIVI); any but none\n"
                   "with -r<R> keeps the last R tokens unquantized. Scales: fp32 for casts, fp16 (with\n"
-                  "zero points) for integers. e.g. e4m3, int8, int4-g32, int2-g32-r128")
+                  "zero points) for integers. Further suffixes, in this order, after those: -prerope (keys\n"
+                  "quantized before RoPE, rotated after; needs --modifiers rope), -o[<f>] (dense-and-sparse:\n"
+                  "the largest fraction f in (0, 1) of entries, default 0.01, kept exactly), -s<S> (the first\n"
+                  "S tokens, attention sinks, kept in 16 bits), -rq<R> instead of -r<R> (each query keeps its\n"
+                  "own R most recent tokens; keys of int4/int2 quantized in whole groups only, as KIVI's\n"
+                  "decoder; causal only). e.g. e4m3, int8, int4-g32, int2-g32-r128, int4-g32-prerope-o-s4-rq128")
       ->capture_default_str();
   cmd->add_option("--recipe", o->recipe,
                   "Kernel recipe of method exact (precision fp32; the recipe sets every format): none (the\n"

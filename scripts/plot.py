@@ -56,6 +56,9 @@ COMMANDS = {
                "needle retrieval: fraction of needles retrieved vs needle logit per P"),
     "pareto": ("sweeps.pareto", "results", "pareto",
                "median relative error vs bytes per sequence: SATA (per P) vs quantized KV caches (per scheme)"),
+    "pareto-grid": ("sweeps.pareto_grid", "results", "pareto_grid",
+                    "median relative error vs bytes per token per workload and d_key: SATA per P, exact attention "
+                    "per KV-cache scheme and per kernel recipe"),
     "workloads": ("workloads.error_vs_p", "results", "workloads",
                   "median error vs P per workload (gaussian, RoPE, outliers, key bias, sinks, fitted) with "
                   "exact attention's own error"),
@@ -104,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "recipes":
             p.add_argument("--stat", choices=["median", "p95", "p99", "max"], default="max",
                            help="error statistic (default max, the deviation of Golden et al. 2024)")
-        if name == "pareto":
+        if name in ("pareto", "pareto-grid"):
             p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
             p.add_argument("--stat", choices=["median", "p95", "p99"], default="median",
                            help="error statistic (default median)")

@@ -52,11 +52,14 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
 
 // The cache scheme of exact-kvquant, the kernel recipe of exact, the read-out
 // polynomial of sata and taylor-quadratic, and the library's one check of
-// (method, options, policy).
+// (method, options, policy). rope_theta: the RoPE base the inputs were
+// rotated with, for kv_quant -prerope.
 void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant, const std::string& recipe,
                   long long tile_rows, long long tile_cols, long long recipe_seed, const std::string& polynomial,
-                  double chebyshev_width, const PrecisionPolicy& policy) {
+                  double chebyshev_width, const PrecisionPolicy& policy,
+                  const std::optional<double>& rope_theta) {
   options.kv_quant = kv_quant_scheme(kv_quant);
+  options.kv_rope_theta = rope_theta;
   options.recipe = kernel_recipe(recipe);
   if (tile_rows < 0 || tile_cols < 0 || recipe_seed < 0) {
     throw InvalidArgument(fmt::format("tile_rows {}, tile_cols {}, recipe_seed {}: must be >= 0 (tiles >= 1)",
@@ -68,6 +71,11 @@ void set_kv_quant(AttentionOptions& options, Method method, const std::string& k
   options.polynomial.family = polynomial_family_by_name(polynomial);
   options.polynomial.chebyshev_width = chebyshev_width;
   validate_method_options(method, options, policy);
+  if (options.kv_quant.pre_rope && !rope_theta) {
+    throw InvalidArgument(fmt::format("kv_quant '{}' quantizes keys before RoPE and needs rope_theta (the RoPE "
+                                      "base the keys were rotated with, token i at position i)",
+                                      kv_quant));
+  }
 }
 
 py::tuple output_arrays(AttentionOutput&& out, bool one_head) {
@@ -88,12 +96,12 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
                     const std::optional<double>& softmax_scale, const std::string& placement,
                     const std::string& kv_quant, const std::string& recipe, long long tile_rows,
                     long long tile_cols, long long recipe_seed, const std::string& polynomial,
-                    double chebyshev_width) {
+                    double chebyshev_width, const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
-               policy);
+               policy, rope_theta);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
   {
@@ -110,13 +118,13 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
                    const std::optional<double>& softmax_scale, const std::string& placement,
                    long long position_blocks, const std::string& kv_quant, const std::string& recipe,
                    long long tile_rows, long long tile_cols, long long recipe_seed,
-                   const std::string& polynomial, double chebyshev_width) {
+                   const std::string& polynomial, double chebyshev_width, const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   const PrecisionPolicy truth = truth_policy(truth_name, policy);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
-               policy);
+               policy, rope_theta);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
   Inputs in = read_inputs(q, k, v);
   PointSpec spec;
@@ -210,7 +218,7 @@ double compute_seconds(const py::handle& q, const py::handle& k, const py::handl
 }
 
 constexpr const char* kAttentionDoc =
-    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0) -> (y, z)
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, rope_theta=None) -> (y, z)
 
 Attention of queries q over keys k and values v, computed by satalab's C++
 core exactly as `satalab run` computes it (same numbers, bit for bit).
@@ -252,7 +260,13 @@ Arguments
                cast), "int8" (symmetric per token), "int4-g32", "int2-g32"
                (asymmetric groups of G, KIVI arrangement), any with suffix
                "-r<R>" to keep the R most recent tokens unquantized, e.g.
-               "int4-g32-r128" (`satalab run --help` lists them). Other
+               "int4-g32-r128"; then, in this order, "-prerope" (keys
+               quantized before RoPE: needs rope_theta), "-o[<f>]"
+               (dense-and-sparse, the largest fraction f kept exactly),
+               "-s<S>" (S sink tokens in 16 bits), "-rq<R>" instead of
+               "-r<R>" (each query's own R recent tokens), e.g.
+               "int4-g32-prerope-o0.01-s4-rq128" (`satalab run --help`
+               lists them). Other
                methods accept only "none".
   recipe       a kernel recipe of method "exact" (precision must be "fp32":
                the recipe sets every format and rounds the float64 inputs
@@ -286,7 +300,7 @@ float16/32/64). The GIL is released while computing; Ctrl-C interrupts
 between groups of heads.)";
 
 constexpr const char* kDecomposeDoc =
-    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0) -> dict
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, rope_theta=None) -> dict
 
 The four-way error decomposition (docs/architecture.md), as `satalab run` and
 `satalab sweep` compute it (the library's evaluate_point):
@@ -344,12 +358,12 @@ void bind_attention(py::module_& m) {
         "taylor_terms"_a = 4, "precision"_a = "fp32", "causal"_a = true, "chunk"_a = py::none(),
         "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none",
         "recipe"_a = "none", "tile_rows"_a = 128, "tile_cols"_a = 64, "recipe_seed"_a = 1,
-        "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0);
+        "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "rope_theta"_a = py::none());
   m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
         "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
         "position_blocks"_a = 16, "kv_quant"_a = "none", "recipe"_a = "none", "tile_rows"_a = 128,
-        "tile_cols"_a = 64, "recipe_seed"_a = 1, "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0);
+        "tile_cols"_a = 64, "recipe_seed"_a = 1, "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "rope_theta"_a = py::none());
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
   m.def("_compute_seconds", &compute_seconds,

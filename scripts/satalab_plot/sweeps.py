@@ -338,3 +338,85 @@ def pareto(results: Results, args) -> str:
     title = (f"Error vs memory per sequence: SATA per P, exact attention over a quantized KV cache per scheme\n"
              f"{describe_fixed(frame, skip=('method',))}")
     return finish(fig, title, results.caption(args.where), args.out, args.dpi, args.pdf)
+
+
+def _cache_label(row, recipe_column) -> str:
+    """The name of an exact-attention point in the Pareto grid: its KV-cache
+    scheme, or its kernel recipe, or (plain exact) its precision."""
+    if row.method == "exact-kvquant":
+        return str(row.kv_quant)
+    recipe = str(getattr(row, recipe_column, "") or "") if recipe_column else ""
+    if recipe and recipe != "none":
+        return recipe
+    return f"exact {row.precision}"
+
+
+def pareto_grid(results: Results, args) -> str:
+    """Error vs bytes per token, one panel per workload (rows) and d_key
+    (columns): SATA per P, exact attention over each quantized KV cache, and
+    exact attention per kernel recipe where the results carry a `recipe`
+    column, with each panel's lower-left envelope."""
+    needed_by = "pareto-grid"
+    error_column = f"{args.error}_err_{args.stat}"
+    results.require_columns([error_column, "method", "bytes_per_sequence", "n_tokens", "d_key", "workload"],
+                            needed_by)
+    frame = apply_where(results, results.points, args.where)
+    frame = drop_repeats_over_p(frame[frame.method.isin(["sata", "exact-kvquant", "exact"])]).copy()
+    if frame.empty:
+        raise InputError(f"{results.path}: no sata, exact or exact-kvquant points to plot for {needed_by}")
+    modifiers = frame["modifiers"] if "modifiers" in frame.columns else [""] * len(frame)
+    frame["workload_label"] = [str(w) + (f"+{m}" if isinstance(m, str) and m else "")
+                               for w, m in zip(frame.workload, modifiers)]
+    frame["bytes_per_token"] = frame.bytes_per_sequence / frame.n_tokens
+    recipe_column = "recipe" if "recipe" in frame.columns else None
+    frame["scheme_label"] = [_cache_label(row, recipe_column) if row.method != "sata" else ""
+                             for row in frame.itertuples()]
+    one_point_per_cell(results, frame, ["workload_label", "d_key", "method", "taylor_terms", "scheme_label"],
+                       needed_by)
+    labels = sorted(frame.workload_label.unique(), key=lambda w: (w != "gaussian", w))
+    d_keys = sorted(frame.d_key.unique())
+    fig, axes = new_figure(len(labels), len(d_keys), panel=(5.0, 3.8))
+    for r, label in enumerate(labels):
+        for c, d_key in enumerate(d_keys):
+            ax = axes[r, c]
+            panel = frame[(frame.workload_label == label) & (frame.d_key == d_key)]
+            sata = panel[panel.method == "sata"].sort_values("taylor_terms")
+            if not sata.empty:
+                ax.plot(sata.bytes_per_token, sata[error_column], "o-", color="C0", ms=4, label="SATA (per P)")
+                for row in sata.itertuples():
+                    ax.annotate(f"P={int(row.taylor_terms)}", (row.bytes_per_token, getattr(row, error_column)),
+                                textcoords="offset points", xytext=(4, 3), fontsize=6, color="C0")
+            for method, marker, color, legend in (("exact-kvquant", "s", "C3", "exact, quantized KV cache"),
+                                                  ("exact", "D", "C2", "exact, kernel recipe / precision")):
+                part = panel[panel.method == method]
+                if part.empty:
+                    continue
+                ax.plot(part.bytes_per_token, part[error_column], marker, color=color, ms=4, label=legend)
+                for row in part.itertuples():
+                    ax.annotate(row.scheme_label, (row.bytes_per_token, getattr(row, error_column)),
+                                textcoords="offset points", xytext=(4, -6), fontsize=5, color=color)
+            points = panel[np.isfinite(panel[error_column]) & (panel[error_column] > 0)].sort_values(
+                ["bytes_per_token", error_column])
+            front_x, front_y, best = [], [], np.inf
+            for row in points.itertuples():
+                value = getattr(row, error_column)
+                if value < best:
+                    front_x.append(row.bytes_per_token)
+                    front_y.append(value)
+                    best = value
+            ax.step(front_x, front_y, where="post", color="0.5", lw=1, ls=":", label="Pareto front")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _=None: f"{v:g}"))
+            ax.grid(True, which="major", alpha=0.4)
+            ax.margins(x=0.15, y=0.1)
+            ax.set_title(f"{label}, d_key = {int(d_key)}", fontsize=9)
+            if r == len(labels) - 1:
+                ax.set_xlabel("bytes per token (KV cache or SATA state, all heads)")
+            if c == 0:
+                ax.set_ylabel(f"{args.stat} {'relative' if args.error == 'rel' else 'absolute'} error")
+            if r == 0 and c == 0:
+                ax.legend(fontsize=6)
+    title = (f"Error vs bytes per token: SATA per P, exact attention per KV-cache scheme and kernel recipe\n"
+             f"{describe_fixed(frame, skip=('method', 'workload', 'modifiers', 'd_key', 'workload_label'))}")
+    return finish(fig, title, results.caption(args.where), args.out, args.dpi, args.pdf)

@@ -131,6 +131,16 @@ TEST_F(CliTest, BadKvQuantGroupSizeExitsTwoNamingIt) {
   expect_bad_input("run --method exact-kvquant --kv-quant int4-g0", "'int4-g0': group size '0' is invalid");
   expect_bad_input("run --method exact-kvquant --kv-quant int2-gx", "int4-g<G>");
 }
+// Issue 18's suffixes: a fraction outside (0, 1), and combinations that make no sense.
+TEST_F(CliTest, BadKvSchemeSuffixesAndCombinationsExitTwoNamingThem) {
+  expect_bad_input("run --method exact-kvquant --kv-quant int4-g32-o1.5", "outlier fraction '1.5' is invalid");
+  expect_bad_input("run --method exact-kvquant --kv-quant int8-o0", "must be a number in (0, 1)");
+  expect_bad_input("run --method exact-kvquant --kv-quant e4m3-unscaled-o", "-unscaled has none");
+  expect_bad_input("run --method exact-kvquant --kv-quant int4-g32-prerope --d-key 16",
+                   "needs --modifiers with rope");
+  expect_bad_input("run --method exact-kvquant --kv-quant int4-g32-rq128 --non-causal", "causal mask");
+  expect_bad_input("run --method exact-kvquant --kv-quant int4-g32-r128-s4", "unknown kv_quant");
+}
 TEST_F(CliTest, KvQuantWithAnotherMethodExitsTwo) {
   expect_bad_input("run --method sata --kv-quant int8", "only to --method exact-kvquant");
 }
@@ -207,7 +217,8 @@ TEST_F(SweepCliTest, BadConfigValuesExitTwoNamingTheKeyAndWriteNothing) {
            {"n_tokens = -5\n", "n_tokens"},
            {"heads = 0\n", "heads"},
            {"kv_quant = \"int3\"\n", "unknown kv_quant 'int3'"},
-           {"kv_quant = [\"int8\", \"int4-g0\"]\n", "'int4-g0': group size '0'"}}) {
+           {"kv_quant = [\"int8\", \"int4-g0\"]\n", "'int4-g0': group size '0'"},
+           {"kv_quant = \"int4-g32-o2\"\n", "outlier fraction '2'"}}) {
     const std::string config = write_config("bad.toml", text);
     const Result r = run_satalab("sweep " + config + " --out " + out);
     EXPECT_EQ(r.exit_code, 2) << text << r.output;

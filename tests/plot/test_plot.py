@@ -70,6 +70,9 @@ class PlotTest(unittest.TestCase):
                            "n_tokens=64", "d_key=4")
         cls.pareto = sweep("taylor_vs_quantized.toml", f"{d}/pareto.h5", "d_key=4", "n_tokens=64",
                            "precision=fp32", "taylor_terms=[2,3]", 'kv_quant=["fp16","int8"]')
+        cls.schemes = sweep("taylor_vs_quantized_schemes.toml", f"{d}/schemes.h5", "d_key=4", "n_tokens=64",
+                            "taylor_terms=[2,3]", 'kv_quant=["int8","int4-g4-o0.05-s1-rq8"]',
+                            'modifiers=["","rope"]', "truth_rows=16")
         cls.bench = f"{d}/bench.h5"
         bench = run([SATALAB, "bench", "--sections", "decode", "--context", "1K", "4K", "-d", "4", "8",
                      "--precision", "fp32", "--repeats", "1", "--decode-steps", "4", "--process-budget", "2",
@@ -132,6 +135,8 @@ class PlotTest(unittest.TestCase):
         self.assert_png(["needle", self.needle], expected_pixels(1, 2, 4.2, 3.2))
         self.assert_png(["pareto", self.pareto, "--where", "precision=fp32"], expected_pixels(1, 1, 6.4, 4.4))
         self.assert_png(["polynomials", self.poly], expected_pixels(1, 2, 4.2, 3.4))
+        # One panel per workload (gaussian, gaussian+rope) and d_key.
+        self.assert_png(["pareto-grid", self.schemes], expected_pixels(2, 1, 5.0, 3.8))
 
     def test_bench_figure(self):
         self.assert_png(["bench", self.bench], expected_pixels(1, 2, 4.4, 3.4))
@@ -149,7 +154,8 @@ class PlotTest(unittest.TestCase):
         result = run([sys.executable, PLOT, "--help"])
         self.assertEqual(result.returncode, 0)
         for name in ("cost-vs-context", "cost-packing", "cost-heads", "cost-alpha", "hist-grid", "position-grid",
-                     "scale", "decomposition", "normalisers", "context", "needle", "pareto", "bench", "polynomials"):
+                     "scale", "decomposition", "normalisers", "context", "needle", "pareto", "pareto-grid", "bench",
+                     "polynomials"):
             self.assertIn(name, result.stdout)
             self.assertEqual(run([sys.executable, PLOT, name, "--help"]).returncode, 0, name)
 

@@ -33,6 +33,56 @@ HeadTensor<T> to_carrier(const HeadArrays& in, const Format& input) {
   return out;
 }
 
+// kv_quant -rq<R> (quantized_kv.hpp): every query reads its own cache, the
+// tokens before kv_quantized_prefix(query) quantized, the later ones as stored.
+// Queries run in order over one working copy of K and V, whose rows switch to
+// their quantized values as the queries pass them (the prefixes only grow), so
+// each query is exact attention of that one row (query_rows) over its cache.
+template <class T>
+AttentionResult<T> per_query_residual_attention(const HeadTensor<T>& q, const HeadTensor<T>& k,
+                                                const HeadTensor<T>& v, const HeadTensor<T>& k_quantized,
+                                                const HeadTensor<T>& v_quantized, const PrecisionPolicy& policy,
+                                                const AttentionOptions& options) {
+  const KvQuantScheme& scheme = options.kv_quant;
+  if (options.mask != Mask::causal) {
+    throw InvalidArgument(fmt::format("kv_quant '{}': a residual per query (-rq) needs the causal mask (a "
+                                      "query's recent tokens are the ones before it)",
+                                      scheme.name));
+  }
+  const std::size_t n = q.n_tokens;
+  const std::size_t rows = options.query_rows.empty() ? n : options.query_rows.size();
+  AttentionResult<T> result;
+  result.y = HeadTensor<T>(q.heads, rows, v.dim);
+  result.z.assign(q.heads * rows, T(0));
+  HeadTensor<T> k_work = k, v_work = v;
+  // Rows [from, to) of every head from the quantized cache.
+  auto take = [&](HeadTensor<T>& work, const HeadTensor<T>& quantized, std::size_t from, std::size_t to) {
+    for (std::size_t h = 0; h < work.heads; ++h) {
+      std::copy(quantized.row(h, from), quantized.row(h, from) + (to - from) * work.dim, work.row(h, from));
+    }
+  };
+  // The sinks (first_quantized tokens; their 16-bit values are in the quantized cache).
+  std::size_t key_end = std::min(scheme.sink_tokens, n), value_end = key_end;
+  take(k_work, k_quantized, 0, key_end);
+  take(v_work, v_quantized, 0, value_end);
+  AttentionOptions one = options;
+  one.query_rows.assign(1, 0);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t i = options.query_rows.empty() ? r : options.query_rows[r];
+    const std::size_t key_to = kv_quantized_prefix(scheme, KvRole::key, i, n);
+    const std::size_t value_to = kv_quantized_prefix(scheme, KvRole::value, i, n);
+    if (key_to > key_end) take(k_work, k_quantized, key_end, key_to), key_end = key_to;
+    if (value_to > value_end) take(v_work, v_quantized, value_end, value_to), value_end = value_to;
+    one.query_rows[0] = i;
+    const AttentionResult<T> row = exact_attention(q, k_work, v_work, policy, one);
+    for (std::size_t h = 0; h < q.heads; ++h) {
+      std::copy(row.y.row(h, 0), row.y.row(h, 0) + v.dim, result.y.row(h, r));
+      result.z[h * rows + r] = row.z[h];
+    }
+  }
+  return result;
+}
+
 template <class T>
 AttentionOutput compute_in(Method method, const QkvArrays& inputs, const PrecisionPolicy& policy,
                            const AttentionOptions& options) {
@@ -48,9 +98,13 @@ AttentionOutput compute_in(Method method, const QkvArrays& inputs, const Precisi
     case Method::exact_kvquant: {
       // Exact attention over the cache as the scheme stores it.
       check_attention_shapes(q, k, v, options);
-      DequantizedCache<T> k_cache = dequantized_cache(k, KvRole::key, options.kv_quant, policy);
-      DequantizedCache<T> v_cache = dequantized_cache(v, KvRole::value, options.kv_quant, policy);
-      result = exact_attention(q, k_cache.values, v_cache.values, policy, options);
+      DequantizedCache<T> k_cache =
+          dequantized_cache(k, KvRole::key, options.kv_quant, policy, options.kv_rope_theta);
+      DequantizedCache<T> v_cache =
+          dequantized_cache(v, KvRole::value, options.kv_quant, policy, options.kv_rope_theta);
+      result = options.kv_quant.residual_per_query
+                   ? per_query_residual_attention(q, k, v, k_cache.values, v_cache.values, policy, options)
+                   : exact_attention(q, k_cache.values, v_cache.values, policy, options);
       out.kv_scales_key = std::move(k_cache.cast_scales);
       out.kv_scales_value = std::move(v_cache.cast_scales);
       break;

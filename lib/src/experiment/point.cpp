@@ -118,6 +118,11 @@ void validate_method_options(Method method, const AttentionOptions& options) {
     throw InvalidMethodOption(fmt::format("@kv_quant '{}' applies only to @method exact-kvquant (got @method {})",
                                           options.kv_quant.name, method_name(method)));
   }
+  if (options.kv_quant.residual_per_query && options.mask != Mask::causal) {
+    throw InvalidMethodOption(fmt::format("@kv_quant '{}' keeps each query's recent tokens (-rq) and needs the "
+                                          "causal mask",
+                                          options.kv_quant.name));
+  }
   if (options.taylor_terms < 1) {
     throw InvalidMethodOption(fmt::format("@taylor_terms {} is invalid (must be >= 1)", options.taylor_terms));
   }
@@ -218,6 +223,14 @@ PointSpec point_spec(const PointParams& p) {
   s.seed = p.seed;
   s.input_file = p.input_file;
   s.modifiers = workload_modifiers(p);
+  // kv_quant -prerope rotates the keys back by the workload's RoPE (quantized_kv.hpp).
+  for (const WorkloadModifier& m : s.modifiers)
+    if (m.kind == ModifierKind::rope) s.options.kv_rope_theta = m.rope_theta;
+  if (s.options.kv_quant.pre_rope && !s.options.kv_rope_theta) {
+    throw InvalidArgument(fmt::format("kv_quant '{}' quantizes keys before RoPE and needs the rope modifier in "
+                                      "the workload (modifiers = '{}')",
+                                      p.kv_quant, p.modifiers));
+  }
   s.rows = measured_positions(p);
   return s;
 }

@@ -60,6 +60,10 @@ struct AttentionOptions {
   // Taylor-quadratic attention give a logit, Σ_p m_p(q) s^p / p! with per-query
   // multipliers of the family; taylor (m_p = 1) is the paper's T_P.
   ReadoutPolynomial polynomial;
+  // KV-cache schemes of issue 18: the workload's RoPE base theta, which
+  // kv_quant -prerope needs to rotate the keys back (quantized_kv.hpp); unset
+  // when the workload has no rope modifier.
+  std::optional<double> kv_rope_theta;
 
   static constexpr std::size_t kDefaultChunk = 64;
 
