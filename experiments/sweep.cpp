@@ -465,7 +465,8 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "input_file, seed, softmax_denominator, truth_rows, modifiers (rope, outliers, key-bias, sink, joined by\n"
       "'+'), rope_theta, outlier_channels, outlier_magnitude, key_bias_norm, sink_tokens, sink_logit,\n"
       "sink_alignment, polynomial (taylor, taylor-shift, moment-fit, chebyshev, positive; as 'satalab run\n"
-      "--polynomial': points with P >= 3 only, except taylor), chebyshev_width; name and description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
+      "--polynomial': points with P >= 3 only, except taylor), chebyshev_width, key_centring (none,\n"
+      "first-chunk); name and description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
       "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
       "-r<R>. A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
       "exact-kvquant points. Details: experiments/sweep_config.hpp.");

@@ -15,8 +15,8 @@ import numpy as np
 # /point_build) was added within version 3; version 4 only adds the workload
 # columns modifiers, rope_theta, outlier_channels, outlier_magnitude,
 # key_bias_norm, sink_tokens, sink_logit and sink_alignment; version 5 only
-# adds the read-out polynomial columns polynomial and chebyshev_width at the
-# end (older files: taylor). Add a version here only after checking what it
+# adds the read-out polynomial columns polynomial, chebyshev_width and
+# key_centring at the end (older files: taylor, no centring). Add a version here only after checking what it
 # changed.
 SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
@@ -28,7 +28,7 @@ PARAMETER_COLUMNS = [
     "precision", "truth", "causal", "chunk", "placement", "workload", "dof", "needle_logit",
     "input_file", "seed", "softmax_denominator", "modifiers", "rope_theta", "outlier_channels",
     "outlier_magnitude", "key_bias_norm", "sink_tokens", "sink_logit", "sink_alignment",
-    "polynomial", "chebyshev_width",
+    "polynomial", "chebyshev_width", "key_centring",
 ]
 
 # Error components and their column / dataset prefixes.

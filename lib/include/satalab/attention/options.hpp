@@ -38,6 +38,9 @@ struct AttentionOptions {
   // Taylor-quadratic attention give a logit, Σ_p m_p(q) s^p / p! with per-query
   // multipliers of the family; taylor (m_p = 1) is the paper's T_P.
   ReadoutPolynomial polynomial;
+  // Key centring of sata and taylor-quadratic (readout_polynomial.hpp): the
+  // first-chunk mean of each head's keys subtracted before the state is built.
+  KeyCentring key_centring = KeyCentring::none;
 
   static constexpr std::size_t kDefaultChunk = 64;
   std::size_t effective_chunk() const { return chunk == 0 ? kDefaultChunk : chunk; }

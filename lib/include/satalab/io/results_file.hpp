@@ -30,7 +30,7 @@ namespace satalab {
 // 3: root attributes sweep_id, shard_index, shard_count, shard_points (and in the journal header).
 // 4: workload columns modifiers, rope_theta, outlier_channels, outlier_magnitude, key_bias_norm,
 //    sink_tokens, sink_logit, sink_alignment after kv_quant (table and journal); workload fitted.
-// 5: read-out polynomial columns polynomial, chebyshev_width at the end (table and journal).
+// 5: read-out polynomial columns polynomial, chebyshev_width, key_centring at the end (table and journal).
 inline constexpr int kResultsSchemaVersion = 5;
 // Root attributes of a results file. A file holds the points of shard
 // shard_index of shard_count of the sweep (1 of 1: the whole sweep, e.g. a
