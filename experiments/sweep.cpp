@@ -65,7 +65,12 @@ std::string duration_text(double s) {
 }
 
 std::string point_label(const PointParams& p) {
-  const std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant : fmt::format("P={}", p.taylor_terms);
+  std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant : fmt::format("P={}", p.taylor_terms);
+  // Read-out polynomials: named when not the default.
+  if (p.polynomial != "taylor") {
+    variant += " " + p.polynomial + (p.polynomial == "chebyshev" ? fmt::format("(width={})", p.chebyshev_width) : "");
+  }
+  if (p.key_centring != "none") variant += " keys-" + p.key_centring;
   return fmt::format("#{} {} {} d={} H={} n={} scale={} {} {}", p.point_id, p.method, variant, p.d_key, p.heads,
                      p.n_tokens, p.scale, p.precision, p.modifiers.empty() ? p.workload : p.workload + "+" + p.modifiers);
 }
