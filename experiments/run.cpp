@@ -54,6 +54,7 @@ struct RunOptions {
   // Read-out polynomials (attention/readout_polynomial.hpp).
   std::string polynomial = "taylor";
   double chebyshev_width = 2.0;
+  std::string key_centring = "none";
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -82,6 +83,9 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
              policy.name, policy.input.name, policy.compute.name, policy.accumulate.name, truth.name);
   fmt::print("  {} placement={} c={:.6g}{}\n", causal ? "causal" : "non-causal", placement_name(attention.placement), c,
              method == Method::sata && causal ? fmt::format(" chunk={}", attention.effective_chunk()) : "");
+  if (attention.key_centring != KeyCentring::none) {
+    fmt::print("  key centring {}\n", key_centring_name(attention.key_centring));
+  }
   if (!attention.polynomial.is_taylor()) {
     const std::string parameters = polynomial_parameters(attention.polynomial);
     fmt::print("  read-out polynomial {}{}\n", polynomial_family_name(attention.polynomial.family),
@@ -167,6 +171,7 @@ int run(const RunOptions& o, const std::string& command_line) {
   attention.recipe.seed = o.workload.seed;
   attention.polynomial.family = polynomial_family_by_name(o.polynomial);
   attention.polynomial.chebyshev_width = o.chebyshev_width;
+  attention.key_centring = key_centring_by_name(o.key_centring);
   spec.position_blocks = o.position_blocks;
   try {
     validate_method_options(spec.method, attention, spec.policy);
@@ -261,6 +266,7 @@ int run(const RunOptions& o, const std::string& command_line) {
         {"modifiers", o.modifiers.modifiers},
         {"polynomial", std::string(polynomial_family_name(attention.polynomial.family))},
         {"chebyshev_width", fmt::format("{:.17g}", attention.polynomial.chebyshev_width)},
+        {"key_centring", std::string(key_centring_name(attention.key_centring))},
     };
     if (!result.output.kv_scales_key.empty()) {
       attributes["kv_key_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_key, " "));
@@ -396,6 +402,10 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
       ->capture_default_str();
   cmd->add_option("--chebyshev-width", o->chebyshev_width,
                   "chebyshev: half-width of the interval in standard deviations of the query's logits (0, 64]")
+      ->capture_default_str();
+  cmd->add_option("--key-centring", o->key_centring,
+                  "sata and taylor-quadratic: none, or first-chunk (each head's mean key over the first chunk\n"
+                  "subtracted from every key before the state is built; exact softmax is unchanged)")
       ->capture_default_str();
   return [o, causal_flag, command_line]() { return run(*o, command_line); };
 }

@@ -65,9 +65,14 @@ std::string duration_text(double s) {
 }
 
 std::string point_label(const PointParams& p) {
-  const std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant
-                              : p.recipe != "none"       ? fmt::format("recipe={} {}x{}", p.recipe, p.tile_rows, p.tile_cols)
-                                                         : fmt::format("P={}", p.taylor_terms);
+  std::string variant = p.method == "exact-kvquant" ? "kv=" + p.kv_quant
+                        : p.recipe != "none"       ? fmt::format("recipe={} {}x{}", p.recipe, p.tile_rows, p.tile_cols)
+                                                   : fmt::format("P={}", p.taylor_terms);
+  // Read-out polynomials: named when not the default.
+  if (p.polynomial != "taylor") {
+    variant += " " + p.polynomial + (p.polynomial == "chebyshev" ? fmt::format("(width={})", p.chebyshev_width) : "");
+  }
+  if (p.key_centring != "none") variant += " keys-" + p.key_centring;
   return fmt::format("#{} {} {} d={} H={} n={} scale={} {} {}", p.point_id, p.method, variant, p.d_key, p.heads,
                      p.n_tokens, p.scale, p.precision, p.modifiers.empty() ? p.workload : p.workload + "+" + p.modifiers);
 }
@@ -469,8 +474,9 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "input_file, seed, softmax_denominator, truth_rows, modifiers (rope, outliers, key-bias, sink, joined by\n"
       "'+'), rope_theta, outlier_channels, outlier_magnitude, key_bias_norm, sink_tokens, sink_logit,\n"
       "sink_alignment, recipe, tile_rows, tile_cols, polynomial (taylor, taylor-shift, moment-fit, chebyshev,\n"
-      "positive; as 'satalab run --polynomial': points with P >= 3 only, except taylor), chebyshev_width;\n"
-      "name and description. kv_quant is exact-kvquant's KV-cache scheme, as for 'satalab run --kv-quant': none,\n"
+      "positive; as 'satalab run --polynomial': points with P >= 3 only, except taylor), chebyshev_width,\n"
+      "key_centring (none, first-chunk); name and description. kv_quant is exact-kvquant's KV-cache scheme,\n"
+      "as for 'satalab run --kv-quant': none,\n"
       "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
       "[-prerope][-o[<f>]][-s<S>][-r<R>|-rq<R>] (keys before RoPE, dense-and-sparse outliers, sink tokens in\n"
       "16 bits, residual of the sequence or per query). A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"

@@ -52,6 +52,7 @@ enum class Kind {
   finite_number,    // finite number
   boolean,
   polynomial,       // polynomial_family_by_name
+  key_centring,     // key_centring_by_name
 };
 
 struct KeySpec {
@@ -99,6 +100,7 @@ constexpr KeySpec kKeys[] = {
     // Read-out polynomials.
     {"polynomial", Kind::polynomial},
     {"chebyshev_width", Kind::positive_number},
+    {"key_centring", Kind::key_centring},
 };
 constexpr std::size_t kKeyCount = std::size(kKeys);
 
@@ -275,6 +277,7 @@ void validate(Entry& e, const std::string& source_name) {
       case Kind::kv_quant: named([](const std::string& v) { (void)kv_quant_scheme(v); }); break;
       case Kind::recipe: named([](const std::string& v) { (void)kernel_recipe(v); }); break;
       case Kind::polynomial: named([](const std::string& v) { (void)polynomial_family_by_name(v); }); break;
+      case Kind::key_centring: named([](const std::string& v) { (void)key_centring_by_name(v); }); break;
       case Kind::precision: named([](const std::string& v) { (void)precision_policy(v); }); break;
       case Kind::placement: named([](const std::string& v) { (void)placement_by_name(v); }); break;
       case Kind::truth:
@@ -359,7 +362,9 @@ bool method_reads(std::string_view method, std::string_view key) {
   if (key == "taylor_terms") return method_is_taylor(method_by_name(method));
   if (key == "kv_quant") return method == "exact-kvquant";
   if (key == "recipe") return method == "exact";
-  if (key == "polynomial" || key == "chebyshev_width") return method_is_taylor(method_by_name(method));
+  if (key == "polynomial" || key == "chebyshev_width" || key == "key_centring") {
+    return method_is_taylor(method_by_name(method));
+  }
   return true;
 }
 
@@ -599,6 +604,7 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     else if (name == "tile_cols") p.tile_cols = u32();
     else if (name == "polynomial") p.polynomial = str();
     else if (name == "chebyshev_width") p.chebyshev_width = num();
+    else if (name == "key_centring") p.key_centring = str();
     // name, description: not point parameters
   };
   const bool has_d_value = entry("d_value").has_value();
@@ -633,6 +639,7 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     if (!method_reads(p.method, "polynomial")) {
       p.polynomial = base.polynomial;
       p.chebyshev_width = base.chebyshev_width;
+      p.key_centring = base.key_centring;
     } else if (p.taylor_terms < polynomial_min_terms(polynomial_family_by_name(p.polynomial))) {
       listed = false;
     }

@@ -65,6 +65,9 @@
 //                        taylor list only their points with taylor_terms >= 3
 //   chebyshev_width      number > 0, <= 64 (chebyshev: interval half-width in
 //                        standard deviations of the query's logits; default 2)
+//   key_centring         sata and taylor-quadratic: none (default) or first-chunk
+//                        (each head's mean key over the first chunk subtracted
+//                        from every key before the state is built)
 //
 // Plus two optional top-level strings that are not axes: `name`, `description`.
 // Anything else (unknown keys, tables, nested lists, wrong types, empty lists,

@@ -16,8 +16,8 @@ import numpy as np
 # columns modifiers, rope_theta, outlier_channels, outlier_magnitude,
 # key_bias_norm, sink_tokens, sink_logit and sink_alignment; version 5 only
 # appends the kernel-recipe columns recipe, tile_rows and tile_cols and the
-# read-out polynomial columns polynomial and chebyshev_width (filled in as
-# "none", 0, 0, "taylor", 2.0 for older files). Add a version here only after
+# read-out polynomial columns polynomial, chebyshev_width and key_centring
+# (filled in as "none", 0, 0, "taylor", 2.0, "none" for older files). Add a version here only after
 # checking what it changed.
 SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
@@ -29,13 +29,14 @@ PARAMETER_COLUMNS = [
     "precision", "truth", "causal", "chunk", "placement", "workload", "dof", "needle_logit",
     "input_file", "seed", "softmax_denominator", "modifiers", "rope_theta", "outlier_channels",
     "outlier_magnitude", "key_bias_norm", "sink_tokens", "sink_logit", "sink_alignment",
-    "recipe", "tile_rows", "tile_cols", "polynomial", "chebyshev_width",
+    "recipe", "tile_rows", "tile_cols", "polynomial", "chebyshev_width", "key_centring",
 ]
 
 # Columns added after version 1 that older files lack, with the value that
 # means what those files computed (kernel recipes: none; read-out polynomial:
 # the paper's Taylor series).
-FILLED_COLUMNS = {"recipe": "none", "tile_rows": 0, "tile_cols": 0, "polynomial": "taylor", "chebyshev_width": 2.0}
+FILLED_COLUMNS = {"recipe": "none", "tile_rows": 0, "tile_cols": 0, "polynomial": "taylor", "chebyshev_width": 2.0,
+                  "key_centring": "none"}
 
 # Error components and their column / dataset prefixes.
 COMPONENT_PREFIX = {"total": "", "truncation": "trunc_", "rounding": "round_", "baseline": "baseline_"}

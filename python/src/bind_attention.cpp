@@ -56,7 +56,7 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
 // rotated with, for kv_quant -prerope.
 void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant, const std::string& recipe,
                   long long tile_rows, long long tile_cols, long long recipe_seed, const std::string& polynomial,
-                  double chebyshev_width, const PrecisionPolicy& policy,
+                  double chebyshev_width, const std::string& key_centring, const PrecisionPolicy& policy,
                   const std::optional<double>& rope_theta) {
   options.kv_quant = kv_quant_scheme(kv_quant);
   options.kv_rope_theta = rope_theta;
@@ -70,6 +70,7 @@ void set_kv_quant(AttentionOptions& options, Method method, const std::string& k
   options.recipe.seed = static_cast<std::uint64_t>(recipe_seed);
   options.polynomial.family = polynomial_family_by_name(polynomial);
   options.polynomial.chebyshev_width = chebyshev_width;
+  options.key_centring = key_centring_by_name(key_centring);
   validate_method_options(method, options, policy);
   if (options.kv_quant.pre_rope && !rope_theta) {
     throw InvalidArgument(fmt::format("kv_quant '{}' quantizes keys before RoPE and needs rope_theta (the RoPE "
@@ -96,12 +97,13 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
                     const std::optional<double>& softmax_scale, const std::string& placement,
                     const std::string& kv_quant, const std::string& recipe, long long tile_rows,
                     long long tile_cols, long long recipe_seed, const std::string& polynomial,
-                    double chebyshev_width, const std::optional<double>& rope_theta) {
+                    double chebyshev_width, const std::string& key_centring,
+                    const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
-               policy, rope_theta);
+               key_centring, policy, rope_theta);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
   {
@@ -118,13 +120,14 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
                    const std::optional<double>& softmax_scale, const std::string& placement,
                    long long position_blocks, const std::string& kv_quant, const std::string& recipe,
                    long long tile_rows, long long tile_cols, long long recipe_seed,
-                   const std::string& polynomial, double chebyshev_width, const std::optional<double>& rope_theta) {
+                   const std::string& polynomial, double chebyshev_width, const std::string& key_centring,
+                    const std::optional<double>& rope_theta) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   const PrecisionPolicy truth = truth_policy(truth_name, policy);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
-               policy, rope_theta);
+               key_centring, policy, rope_theta);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
   Inputs in = read_inputs(q, k, v);
   PointSpec spec;
@@ -218,7 +221,7 @@ double compute_seconds(const py::handle& q, const py::handle& k, const py::handl
 }
 
 constexpr const char* kAttentionDoc =
-    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, rope_theta=None) -> (y, z)
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, key_centring="none", rope_theta=None) -> (y, z)
 
 Attention of queries q over keys k and values v, computed by satalab's C++
 core exactly as `satalab run` computes it (same numbers, bit for bit).
@@ -285,6 +288,9 @@ Arguments
                taylor_terms >= 3. Other methods accept only "taylor".
   chebyshev_width  "chebyshev": interval half-width in standard deviations
                of the query's logits, in (0, 64].
+  key_centring "none" or "first-chunk" ("sata" and "taylor-quadratic"): each
+               head's mean key over the first chunk subtracted from every key
+               before the state is built (exact softmax is unchanged).
 
 Returns
   y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
@@ -300,7 +306,7 @@ float16/32/64). The GIL is released while computing; Ctrl-C interrupts
 between groups of heads.)";
 
 constexpr const char* kDecomposeDoc =
-    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, rope_theta=None) -> dict
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, key_centring="none", rope_theta=None) -> dict
 
 The four-way error decomposition (docs/architecture.md), as `satalab run` and
 `satalab sweep` compute it (the library's evaluate_point):
@@ -358,12 +364,14 @@ void bind_attention(py::module_& m) {
         "taylor_terms"_a = 4, "precision"_a = "fp32", "causal"_a = true, "chunk"_a = py::none(),
         "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none",
         "recipe"_a = "none", "tile_rows"_a = 128, "tile_cols"_a = 64, "recipe_seed"_a = 1,
-        "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "rope_theta"_a = py::none());
+        "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "key_centring"_a = "none",
+        "rope_theta"_a = py::none());
   m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
         "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
         "position_blocks"_a = 16, "kv_quant"_a = "none", "recipe"_a = "none", "tile_rows"_a = 128,
-        "tile_cols"_a = 64, "recipe_seed"_a = 1, "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "rope_theta"_a = py::none());
+        "tile_cols"_a = 64, "recipe_seed"_a = 1, "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "key_centring"_a = "none",
+        "rope_theta"_a = py::none());
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
   m.def("_compute_seconds", &compute_seconds,

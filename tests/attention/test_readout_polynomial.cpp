@@ -210,6 +210,71 @@ void expect_sata_equals_oracle(const char* policy_name, double tolerance) {
   }
 }
 
+// Key centring: SATA on first-chunk centred keys against its oracle (with the
+// same centring), and exact attention unchanged by the shift (mp256, where the
+// centred keys are not rounded: only the shift's invariance is left).
+template <class T>
+void expect_centred_sata_equals_oracle(const char* policy_name, double tolerance) {
+  const PrecisionPolicy policy = precision_policy(policy_name);
+  const detail::CarrierPrecisionScope scope(policy);
+  const PolicyRounders<T> round(policy);
+  const std::size_t n = 17, d = 3, dv = 2;
+  const auto q = random_tensor<T>(1, n, d, 41, 1.0, round.input);
+  auto k = random_tensor<T>(1, n, d, 42, 1.0, round.input);
+  for (auto& x : k.data) x = round.input(T(x + T(1.5)));  // a key bias
+  const auto v = random_tensor<T>(1, n, dv, 43, 1.0, round.input);
+  for (PolynomialFamily family : {PolynomialFamily::taylor, PolynomialFamily::chebyshev}) {
+    for (Mask mask : {Mask::causal, Mask::none}) {
+      AttentionOptions options;
+      options.taylor_terms = 4;
+      options.mask = mask;
+      options.chunk = 6;
+      options.polynomial.family = family;
+      options.key_centring = KeyCentring::first_chunk;
+      const auto sata = sata_attention(q, k, v, policy, options);
+      const auto oracle = taylor_quadratic_attention(q, k, v, policy, options);
+      EXPECT_LT(max_row_difference(sata.y.data, oracle.y.data, dv), tolerance) << polynomial_family_name(family);
+      options.key_centring = KeyCentring::none;
+      const auto uncentred = taylor_quadratic_attention(q, k, v, policy, options);
+      // Taylor sees the smaller logits; chebyshev is invariant under the
+      // per-query logit shift q·μ the centring is.
+      if (family == PolynomialFamily::taylor) {
+        EXPECT_GT(max_row_difference(uncentred.y.data, oracle.y.data, dv), 1e-6);
+      } else {
+        EXPECT_LT(max_row_difference(uncentred.y.data, oracle.y.data, dv), tolerance);
+      }
+    }
+  }
+}
+
+TEST(ReadoutPolynomial, KeyCentringKeepsSataEqualToItsOracle) {
+  expect_centred_sata_equals_oracle<double>("fp64", 1e-12);
+  expect_centred_sata_equals_oracle<mp_t>("mp256", 1e-40);
+}
+
+TEST(ReadoutPolynomial, KeyCentringLeavesExactSoftmaxUnchanged) {
+  const PrecisionPolicy policy = precision_policy("mp256");
+  const detail::CarrierPrecisionScope scope(policy);
+  const PolicyRounders<mp_t> round(policy);
+  const auto q = random_tensor<mp_t>(2, 12, 3, 51, 1.0, round.input);
+  auto k = random_tensor<mp_t>(2, 12, 3, 52, 1.0, round.input);
+  for (auto& x : k.data) x += mp_t(2);
+  const auto v = random_tensor<mp_t>(2, 12, 2, 53, 1.0, round.input);
+  const auto centred = centred_keys(k, 5, round.input);
+  // The first five keys of each head now have mean zero.
+  for (std::size_t h = 0; h < 2; ++h) {
+    for (std::size_t c = 0; c < 3; ++c) {
+      mp_t sum = 0;
+      for (std::size_t j = 0; j < 5; ++j) sum += centred.row(h, j)[c];
+      EXPECT_LT(std::abs(to_double(sum)), 1e-70);
+    }
+  }
+  AttentionOptions options;
+  const auto a = exact_attention(q, k, v, policy, options);
+  const auto b = exact_attention(q, centred, v, policy, options);
+  EXPECT_LT(max_row_difference(a.y.data, b.y.data, 2), 1e-70);
+}
+
 TEST(ReadoutPolynomial, Fp64SataEqualsItsPolynomialQuadraticOracle) { expect_sata_equals_oracle<double>("fp64", 1e-12); }
 
 TEST(ReadoutPolynomial, Mp256SataEqualsItsPolynomialQuadraticOracle) { expect_sata_equals_oracle<mp_t>("mp256", 1e-40); }

@@ -64,3 +64,16 @@ def test_bad_polynomials_are_refused():
         satalab.attention(q, k, v, method="exact", polynomial="positive")
     with pytest.raises(ValueError, match="P >= 3"):
         satalab.SataState(2, 2, taylor_terms=2, polynomial="chebyshev")
+
+
+def test_key_centring_reaches_both_methods_and_is_refused_when_unknown():
+    q, k, v = random_qkv(10, heads=1, n=20, d_key=3, d_value=2)
+    k = k + 1.5  # a key bias, which the centring removes
+    kw = dict(taylor_terms=4, precision="fp64", key_centring="first-chunk")
+    y, _ = satalab.attention(q, k, v, method="sata", chunk=6, **kw)
+    y_oracle, _ = satalab.attention(q, k, v, method="taylor-quadratic", chunk=6, **kw)
+    y_plain, _ = satalab.attention(q, k, v, method="taylor-quadratic", taylor_terms=4, precision="fp64")
+    np.testing.assert_allclose(y, y_oracle, rtol=1e-11, atol=1e-13)
+    assert np.abs(y_plain - y_oracle).max() > 1e-6
+    with pytest.raises(ValueError, match="unknown key centring 'mean'"):
+        satalab.attention(q, k, v, key_centring="mean")

@@ -280,6 +280,15 @@ AttentionResult<T> exact_attention(const HeadTensor<T>& q, const HeadTensor<T>& 
 template <class T>
 AttentionResult<T> taylor_quadratic_attention(const HeadTensor<T>& q, const HeadTensor<T>& k, const HeadTensor<T>& v,
                                               const PrecisionPolicy& policy, const AttentionOptions& options) {
+  if (options.key_centring == KeyCentring::first_chunk) {
+    // The keys SATA's state is built from (sata_attention), centred the same way.
+    check_attention_shapes(q, k, v, options);
+    const detail::CarrierPrecisionScope scope(policy);
+    AttentionOptions rest = options;
+    rest.key_centring = KeyCentring::none;
+    const PolicyRounders<T> round(policy);
+    return taylor_quadratic_attention(q, centred_keys(k, options.effective_chunk(), round.input), v, policy, rest);
+  }
   if (!options.polynomial.is_taylor()) {
     validate_readout_polynomial(options.polynomial, options.taylor_terms);
     return quadratic_attention(detail::PolynomialSeries<T>{options.key_block, options.taylor_terms, nullptr}, q, k, v,

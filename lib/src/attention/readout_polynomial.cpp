@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -63,6 +64,40 @@ std::string polynomial_parameters(const ReadoutPolynomial& polynomial) {
   if (polynomial.family == PolynomialFamily::chebyshev) return fmt::format("width={}", polynomial.chebyshev_width);
   return "";
 }
+
+std::vector<std::string> key_centring_names() { return {"none", "first-chunk"}; }
+
+KeyCentring key_centring_by_name(std::string_view name) {
+  if (name == "none") return KeyCentring::none;
+  if (name == "first-chunk") return KeyCentring::first_chunk;
+  throw InvalidArgument(
+      fmt::format("unknown key centring '{}' (allowed: {})", name, fmt::join(key_centring_names(), ", ")));
+}
+
+std::string_view key_centring_name(KeyCentring centring) {
+  return centring == KeyCentring::first_chunk ? "first-chunk" : "none";
+}
+
+template <class T>
+HeadTensor<T> centred_keys(const HeadTensor<T>& k, std::size_t first, const Rounder<T>& input) {
+  HeadTensor<T> out = k;
+  const std::size_t count = std::max<std::size_t>(1, std::min(first, k.n_tokens)), d = k.dim;
+  for (std::size_t h = 0; h < k.heads; ++h) {
+    std::vector<T> mu(d, T(0));
+    for (std::size_t j = 0; j < count; ++j) {
+      for (std::size_t c = 0; c < d; ++c) mu[c] += k.row(h, j)[c];
+    }
+    for (std::size_t c = 0; c < d; ++c) mu[c] /= T(static_cast<double>(count));
+    for (std::size_t j = 0; j < k.n_tokens; ++j) {
+      for (std::size_t c = 0; c < d; ++c) out.row(h, j)[c] = input(T(k.row(h, j)[c] - mu[c]));
+    }
+  }
+  return out;
+}
+
+template HeadTensor<float> centred_keys(const HeadTensor<float>&, std::size_t, const Rounder<float>&);
+template HeadTensor<double> centred_keys(const HeadTensor<double>&, std::size_t, const Rounder<double>&);
+template HeadTensor<mp_t> centred_keys(const HeadTensor<mp_t>&, std::size_t, const Rounder<mp_t>&);
 
 namespace {
 

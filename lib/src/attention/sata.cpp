@@ -528,6 +528,12 @@ AttentionResult<T> sata_attention(const HeadTensor<T>& q, const HeadTensor<T>& k
   check_attention_shapes(q, k, v, options);
   validate_readout_polynomial(options.polynomial, options.taylor_terms);
   const detail::CarrierPrecisionScope scope(policy);
+  if (options.key_centring == KeyCentring::first_chunk) {
+    AttentionOptions rest = options;
+    rest.key_centring = KeyCentring::none;
+    const PolicyRounders<T> round(policy);
+    return sata_attention(q, centred_keys(k, options.effective_chunk(), round.input), v, policy, rest);
+  }
   auto basis = std::make_shared<const SymmetricBasis>(q.dim, options.taylor_terms);
   // One state (and, on the blocked path, one workspace) per head in flight:
   // check them all before the parallel region. Heads run in parallel when

@@ -142,14 +142,17 @@ double TruthCache::take_truth_seconds() {
   return truth_seconds_;
 }
 
-const AttentionOutput& TruthCache::oracle(std::size_t taylor_terms, const ReadoutPolynomial& polynomial) {
+const AttentionOutput& TruthCache::oracle(std::size_t taylor_terms, const ReadoutPolynomial& polynomial,
+                                          KeyCentring key_centring) {
   const auto key = std::make_pair(taylor_terms, std::string(polynomial_family_name(polynomial.family)) + " " +
-                                                    polynomial_parameters(polynomial));
+                                                    polynomial_parameters(polynomial) + " " +
+                                                    std::string(key_centring_name(key_centring)));
   auto it = oracles_.find(key);
   if (it == oracles_.end()) {
     AttentionOptions options = options_;
     options.taylor_terms = taylor_terms;
     options.polynomial = polynomial;
+    options.key_centring = key_centring;
     it = oracles_.emplace(key, compute(Computation::oracle, Method::taylor_quadratic, truth_, options)).first;
   }
   return it->second;
@@ -197,7 +200,8 @@ PointEvaluation evaluate_point(const PointSpec& spec, TruthCache& cache) {
   ev.output = spec.method == Method::sata ? select_rows(std::move(full), rows) : std::move(full);
   ev.total = metrics(ev.output, truth);
   if (method_is_taylor(spec.method)) {
-    const AttentionOutput& oracle = cache.oracle(spec.options.taylor_terms, spec.options.polynomial);
+    const AttentionOutput& oracle =
+        cache.oracle(spec.options.taylor_terms, spec.options.polynomial, spec.options.key_centring);
     ev.truncation = metrics(oracle, truth);
     ev.rounding = metrics(ev.output, oracle);
   }

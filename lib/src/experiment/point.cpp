@@ -146,6 +146,11 @@ void validate_method_options(Method method, const AttentionOptions& options) {
                                           "logit moments come from the degree-2 state)",
                                           options.taylor_terms, family, polynomial_min_terms(poly.family)));
   }
+  if (options.key_centring != KeyCentring::none && !method_is_taylor(method)) {
+    throw InvalidMethodOption(fmt::format("@key_centring '{}' applies only to @method sata and taylor-quadratic (got "
+                                          "@method {})",
+                                          key_centring_name(options.key_centring), method_name(method)));
+  }
   if (!(poly.chebyshev_width > 0.0 && poly.chebyshev_width <= 64.0)) {
     throw InvalidMethodOption(
         fmt::format("@chebyshev_width {} is invalid (must be > 0 and <= 64)", poly.chebyshev_width));
@@ -210,6 +215,7 @@ PointSpec point_spec(const PointParams& p) {
   s.options.recipe.seed = p.seed;
   s.options.polynomial.family = polynomial_family_by_name(p.polynomial);
   s.options.polynomial.chebyshev_width = p.chebyshev_width;
+  s.options.key_centring = key_centring_by_name(p.key_centring);
   validate_method_options(s.method, s.options, s.policy);
   check_recipe_shape(s.options.recipe, p.d_key);
   s.workload = workload_by_name(p.workload);

@@ -163,6 +163,7 @@ void record_fields(Rec& r, F&& f) {
   // Read-out polynomials (schema version 5).
   f("", "polynomial", p.polynomial);
   f("", "chebyshev_width", p.chebyshev_width);
+  f("", "key_centring", p.key_centring);
 }
 
 // Component c of a record (0 total, 1 truncation, 2 rounding, 3 baseline);

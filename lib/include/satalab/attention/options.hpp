@@ -64,6 +64,9 @@ struct AttentionOptions {
   // kv_quant -prerope needs to rotate the keys back (quantized_kv.hpp); unset
   // when the workload has no rope modifier.
   std::optional<double> kv_rope_theta;
+  // Key centring of sata and taylor-quadratic (readout_polynomial.hpp): the
+  // first-chunk mean of each head's keys subtracted before the state is built.
+  KeyCentring key_centring = KeyCentring::none;
 
   static constexpr std::size_t kDefaultChunk = 64;
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "satalab/numeric/precision_policy.hpp"
+#include "satalab/tensor.hpp"
 
 namespace satalab {
 
@@ -43,6 +44,22 @@ void validate_readout_polynomial(const ReadoutPolynomial& polynomial, std::size_
 // The parameters as recorded in results files: "" for the families without
 // parameters, "width=2" for chebyshev.
 std::string polynomial_parameters(const ReadoutPolynomial& polynomial);
+
+// Key centring: a fixed shift μ subtracted from every key before SATA's state
+// is built (and before the oracle sees them): q·(k − μ) = q·k − q·μ shifts
+// every logit of a query by the same amount, so exact softmax is unchanged
+// while the logits the series sees shrink. first-chunk: μ = the mean of each
+// head's first `chunk` keys (the prefill's first chunk).
+enum class KeyCentring { none, first_chunk };
+KeyCentring key_centring_by_name(std::string_view name);  // InvalidArgument lists the names
+std::string_view key_centring_name(KeyCentring centring);
+std::vector<std::string> key_centring_names();
+
+// The keys centred by each head's mean over its first min(first, n_tokens)
+// keys (computed in the carrier), every centred key rounded by `input` (the
+// keys stay in the policy's input format).
+template <class T>
+HeadTensor<T> centred_keys(const HeadTensor<T>& k, std::size_t first, const Rounder<T>& input);
 
 // The logit moments of one query over the keys it attends to.
 template <class T>

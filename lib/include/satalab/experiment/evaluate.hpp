@@ -77,8 +77,9 @@ class TruthCache {
   // returns them, later calls 0 (a group charges them to one point).
   double take_truth_seconds();
   // Taylor-quadratic at the truth precision with P terms.
-  // (With a read-out polynomial: one oracle per P and polynomial.)
-  const AttentionOutput& oracle(std::size_t taylor_terms, const ReadoutPolynomial& polynomial = {});
+  // (With read-out polynomials: one oracle per P, polynomial and key centring.)
+  const AttentionOutput& oracle(std::size_t taylor_terms, const ReadoutPolynomial& polynomial = {},
+                                KeyCentring key_centring = KeyCentring::none);
   // Exact attention at `policy` (keyed by its name).
   const AttentionOutput& baseline(const PrecisionPolicy& policy);
   AttentionOutput compute(Computation role, Method method, const PrecisionPolicy& policy,

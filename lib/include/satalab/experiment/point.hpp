@@ -71,6 +71,7 @@ struct PointParams {
   // chebyshev's interval half-width in standard deviations of the logits.
   std::string polynomial = "taylor";
   double chebyshev_width = 2.0;
+  std::string key_centring = "none";  // none, first-chunk
 };
 
 // Query rows per head at which a point's errors are measured: n_tokens, or
