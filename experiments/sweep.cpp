@@ -470,7 +470,7 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
       "-r<R>. A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
       "exact-kvquant points. recipe is exact attention's kernel recipe, as for 'satalab run --recipe' (none,\n"
-      "flash2-bf16, flash2-fp16, sdpa-math-bf16, sdpa-math-fp16, sdpa-math-fp8, flash3-fp8,\n"
+      "flash2-bf16, flash2-fp16, flash2-bf16-acc16, sdpa-math-bf16, sdpa-math-fp16, sdpa-math-fp8, flash3-fp8,\n"
       "flash3-fp8-hadamard, sage-int8): a recipe axis multiplies only exact points, a tile_rows axis only\n"
       "recipes with per-block Q scales, a tile_cols axis only online (flash, sage) recipes, and a recipe\n"
       "point is listed once at precision fp32 (it sets every format).\n"
