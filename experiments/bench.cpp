@@ -76,6 +76,7 @@ struct BenchOptions {
 
 struct Plan {
   bool bounds = false, decode = false, prefill = false, sata = false, exact = false;
+  bool accumulation = false;  // SATA's decode step per state accumulation mode
   std::vector<PrecisionPolicy> precisions, prefill_precisions;
   std::vector<std::uint64_t> contexts, prefill_tokens;
 };
@@ -121,8 +122,11 @@ Plan make_plan(const BenchOptions& o) {
       plan.decode = true;
     } else if (s == "prefill") {
       plan.prefill = true;
+    } else if (s == "accumulation") {
+      plan.accumulation = true;
     } else {
-      throw InvalidArgument(fmt::format("--sections '{}' is unknown (allowed: bounds, decode, prefill)", s));
+      throw InvalidArgument(
+          fmt::format("--sections '{}' is unknown (allowed: bounds, decode, prefill, accumulation)", s));
     }
   }
   for (const std::string& m : o.methods) {
@@ -512,6 +516,50 @@ void decode_sata_series(Context& ctx, const PrecisionPolicy& policy, std::size_t
   }
 }
 
+// The decode step of SATA in each state accumulation mode (AttentionOptions::
+// state_accumulation), from an empty state: a step's work does not depend on
+// the tokens the state holds. kind "accumulation", method = the mode; the
+// summary gives each mode's time over plain's in the same run.
+template <class T>
+void accumulation_series(Context& ctx, const PrecisionPolicy& policy, std::size_t d, std::size_t P) {
+  const BenchOptions& o = ctx.o;
+  const std::size_t H = o.heads;
+  const PolicyRounders<T> round(policy);
+  InputStream stream(o.seed);
+  const std::vector<T> sq = StepTokens::make<T>(stream, H, d, round.input);
+  const std::vector<T> sk = StepTokens::make<T>(stream, H, d, round.input);
+  const std::vector<T> sv = StepTokens::make<T>(stream, H, d, round.input);
+  std::vector<T> step_y(H * d), step_z(H);
+  for (const std::string& mode : state_accumulation_names()) {
+    AttentionOptions options;
+    options.taylor_terms = P;
+    options.state_accumulation = state_accumulation_by_name(mode);
+    BenchRow row = decode_row(mode.c_str(), policy, d, P, H, 0);
+    row.kind = "accumulation";
+    std::unique_ptr<SataDecoder<T>> decoder;
+    try {
+      decoder = std::make_unique<SataDecoder<T>>(H, d, d, policy, options);
+    } catch (const ResourceLimit& e) {
+      row.status = fmt::format("skipped: {}", e.what());
+      ctx.add(row);
+      continue;
+    }
+    std::size_t next_token = 0;
+    row.memory_bytes = decoder->state_bytes();
+    row.flops_per_unit = H * sata_cost(d, d, P).flops_per_token;
+    let_idle_threads_sleep();
+    const Timing t = time_units(o.repeats, o.decode_steps, o.repeat_seconds, [] {}, [&] {
+      const std::size_t at = (next_token++ % StepTokens::kPool) * H * d;
+      decoder->step(sq.data() + at, sk.data() + at, sv.data() + at, step_y.data(), step_z.data());
+    });
+    put_timing(row, t, o.repeats);
+    row.tokens_processed = decoder->tokens();
+    row.seconds_per_token_head = t.median / static_cast<double>(H);
+    row.tokens_per_second = static_cast<double>(H) / t.median;
+    ctx.add(row);
+  }
+}
+
 template <class T>
 void decode_exact_series(Context& ctx, const PrecisionPolicy& policy, std::size_t d) {
   const BenchOptions& o = ctx.o;
@@ -684,7 +732,7 @@ void print_summary(const Context& ctx) {
   const BenchRow* gemm64 = find_bound(rows, "gemm", "fp64", T);
   bool any_bound = false;
   for (const BenchRow& r : rows) {
-    if (r.kind == "decode" || r.kind == "prefill") continue;
+    if (r.kind == "decode" || r.kind == "prefill" || r.kind == "accumulation") continue;
     if (!any_bound) fmt::print("machine bounds\n");
     any_bound = true;
     if (r.kind == "gemm") {
@@ -751,6 +799,31 @@ void print_summary(const Context& ctx) {
                "   exact the products of the causal pairs. x GEMM: over the {}-thread Eigen GEMM rate of the carrier.)\n",
                ctx.threads);
   }
+  bool any_accumulation = false;
+  for (const BenchRow& r : rows) {
+    if (r.kind != "accumulation") continue;
+    if (!any_accumulation) {
+      fmt::print("\nstate accumulation modes: SATA's decode step per mode\n");
+      fmt::print("  {:<12} {:<10} {:>3} {:>2} {:>5} {:>12} {:>9} {:>6}\n", "mode", "precision", "d", "P", "heads",
+                 "/token/head", "x plain", "cores");
+    }
+    any_accumulation = true;
+    if (r.status != "ok") {
+      fmt::print("  {:<12} {:<10} {:>3} {:>2} {:>5}  {}\n", r.method, r.precision, r.d_key, r.taylor_terms, r.heads,
+                 r.status);
+      continue;
+    }
+    const BenchRow* plain = nullptr;
+    for (const BenchRow& p : rows) {
+      if (p.kind == "accumulation" && p.method == "plain" && p.precision == r.precision && p.d_key == r.d_key &&
+          p.taylor_terms == r.taylor_terms && p.heads == r.heads && p.status == "ok") {
+        plain = &p;
+      }
+    }
+    fmt::print("  {:<12} {:<10} {:>3} {:>2} {:>5} {:>12} {:>9.2f} {:>6.2f}\n", r.method, r.precision, r.d_key,
+               r.taylor_terms, r.heads, seconds_text(r.seconds_per_token_head),
+               plain ? r.seconds_median / plain->seconds_median : std::nan(""), r.cores_used);
+  }
   (void)update;
 }
 
@@ -810,6 +883,17 @@ int bench(const BenchOptions& o, const std::string& command_line) {
       }
     }
   }
+  if (plan.accumulation) {
+    for (const PrecisionPolicy& policy : plan.precisions) {
+      for (std::size_t d : o.d_keys) {
+        for (std::size_t P : o.taylor_terms) {
+          with_carrier(policy, [&]<class T>(CarrierTag<T>) requires std::is_floating_point_v<T> {
+            accumulation_series<T>(ctx, policy, d, P);
+          });
+        }
+      }
+    }
+  }
   print_summary(ctx);
   if (!o.out.empty()) fmt::print("\n  wrote {} rows to {}\n", ctx.rows.size(), o.out);
   return 0;
@@ -835,6 +919,9 @@ Runner add_bench_command(CLI::App& app, const std::string& command_line) {
       "           limit are recorded as skipped, naming the bytes needed.\n"
       "  prefill  causal prefill of --prefill-tokens tokens per head: SATA chunked (matrix products between\n"
       "           chunks) and exact attention (tiled, O(n d) memory), tokens/s and FLOP/s.\n"
+      "  accumulation  SATA's decode step in each state accumulation mode (plain, compensated, blocked,\n"
+      "           fp64; satalab drift's --modes) at each --precision, d and P: time per token per head and\n"
+      "           the ratio to plain measured in the same run. Not in the default sections.\n"
       "\n"
       "Inputs are pseudo-random (unit variance), rounded into the policy's input format. Times are wall-clock\n"
       "medians over --repeats, after one untimed warm-up repeat; decode timing starts 100 ms after the context\n"
@@ -843,7 +930,7 @@ Runner add_bench_command(CLI::App& app, const std::string& command_line) {
       "process kept busy. On a shared machine read speeds as ratios to the bounds of the same run.\n"
       "Results: --out FILE.h5 (one /bench table, see docs/bench-schema.md), rewritten after every row; a\n"
       "summary on stdout.");
-  cmd->add_option("--sections", o->sections, "Any of bounds, decode, prefill")->capture_default_str()->delimiter(',');
+  cmd->add_option("--sections", o->sections, "Any of bounds, decode, prefill, accumulation")->capture_default_str()->delimiter(',');
   cmd->add_option("--methods", o->methods, "Any of sata, exact (decode and prefill)")
       ->capture_default_str()
       ->delimiter(',');

@@ -3,7 +3,7 @@
 
 Sweep figures read a results file of `satalab sweep` (HDF5, schema in
 docs/results-schema.md); cost figures read the JSON of `satalab info --json`.
-The bench figure reads a file of `satalab bench --out`. Each writes one PNG (and a PDF with --pdf) whose bottom line names the input
+The bench figure reads a file of `satalab bench --out`; the drift figure files of `satalab drift`. Each writes one PNG (and a PDF with --pdf) whose bottom line names the input
 file, its config and the satalab version that wrote it.
 
   scripts/plot.py hist-grid results/quick.h5 --error rel --out rel_hist.png
@@ -68,6 +68,9 @@ COMMANDS = {
     "polynomials": ("polynomials.error_vs_p", "results", "polynomials",
                     "median error vs P per read-out polynomial (taylor, taylor-shift, moment-fit, chebyshev, "
                     "positive), one panel per head size"),
+    "drift": ("drift.error_vs_position", "drift", "drift",
+              "long-context drift: relative error vs position per state accumulation mode and precision, "
+              "with exact attention's own error (from satalab drift; several files: one per precision)"),
     "bench": ("bench.decode_vs_context", "bench", "fig6_decode_vs_context",
               "paper Fig. 6: decode time per token and memory, SATA vs exact attention, vs context length "
               "(from satalab bench)"),
@@ -84,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("input", metavar="COST.json", help="output of `satalab info ... --json`")
         elif kind == "bench":
             p.add_argument("input", metavar="BENCH.h5", help="file of `satalab bench --out`")
+        elif kind == "drift":
+            p.add_argument("input", metavar="DRIFT.h5", nargs="+", help="files of `satalab drift`")
         else:
             p.add_argument("input", metavar="RESULTS.h5", help="results file of `satalab sweep`")
         p.add_argument("-o", "--out", help="PNG to write (default: figures/%s[_rel].png next to the input)"
@@ -137,6 +142,8 @@ def default_out(args) -> str:
     component = getattr(args, "component", "total")
     if component != "total":
         suffix += f"_{component}"
+    if args.kind == "drift":
+        return os.path.join(os.path.dirname(args.input[0]), "figures", f"{args.default_name}.png")
     return os.path.join(os.path.dirname(args.input), "figures", f"{args.default_name}{suffix}.png")
 
 
@@ -148,9 +155,10 @@ def main(argv=None) -> int:
     module_name, function_name = COMMANDS[args.command][0].split(".")
     function = getattr(importlib.import_module(f"satalab_plot.{module_name}"), function_name)
     from satalab_plot.bench import Bench
+    from satalab_plot.drift import Drift
     from satalab_plot.results import Cost, InputError, Results
     try:
-        source = {"cost": Cost, "bench": Bench, "results": Results}[args.kind](args.input)
+        source = {"cost": Cost, "bench": Bench, "drift": Drift, "results": Results}[args.kind](args.input)
         try:
             out = function(source, args)
         finally:

@@ -81,6 +81,11 @@ class PlotTest(unittest.TestCase):
                      "--out", cls.bench])
         if bench.returncode != 0:
             raise RuntimeError(bench.stderr)
+        cls.drift = f"{d}/drift.h5"
+        drift = run([SATALAB, "drift", "-N", "2500", "--heads", "2", "--d-key", "4", "--d-value", "3", "-P", "3",
+                     "--first-position", "100", "--positions", "4", "-o", cls.drift])
+        if drift.returncode != 0:
+            raise RuntimeError(drift.stderr)
         cls.cost = f"{d}/cost.json"
         info = run([SATALAB, "info", "--d-key", "8", "16", "32", "64", "-P", "1", "2", "3", "4", "--json"])
         if info.returncode != 0:
@@ -154,12 +159,17 @@ class PlotTest(unittest.TestCase):
         self.assert_bad_input(["bench", path], "bench_schema_version 9", "not supported")
         self.assert_bad_input(["bench", self.grid], "'bench_schema_version'", "missing")
 
+    def test_drift_figure(self):
+        self.assert_png(["drift", self.drift], expected_pixels(1, 3, 3.6, 2.8))
+        self.assert_png(["drift", self.drift, self.drift], expected_pixels(1, 3, 3.6, 2.8))
+        self.assert_bad_input(["drift", self.grid], "not a file of `satalab drift`")
+
     def test_help_lists_every_subcommand(self):
         result = run([sys.executable, PLOT, "--help"])
         self.assertEqual(result.returncode, 0)
         for name in ("cost-vs-context", "cost-packing", "cost-heads", "cost-alpha", "hist-grid", "position-grid",
                      "scale", "decomposition", "normalisers", "context", "needle", "pareto", "pareto-grid", "recipes",
-                     "bench", "polynomials"):
+                     "bench", "polynomials", "drift"):
             self.assertIn(name, result.stdout)
             self.assertEqual(run([sys.executable, PLOT, name, "--help"]).returncode, 0, name)
 

@@ -366,28 +366,34 @@ void SataState<T>::update_mode(const T* phi_k, const T* v1) {
 template <class T>
 template <class Acc>
 void SataState<T>::update_mode_with(const T* phi_k, const T* v1, const Acc& acc) {
-  const std::size_t rows = basis_->total_size(), W = d_value_ + 1;
+  const std::size_t rows = basis_->total_size(), W = d_value_ + 1, size = rows * W;
+  // The token's products φk[r]·v1[t] rounded into the accumulate format, as
+  // plain's update rounds them; then each mode's sums in one flat loop (which
+  // vectorises on the fast path).
+  products_.resize(size);
+  T* __restrict y = products_.data();
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T a = phi_k[r];
+    for (std::size_t t = 0; t < W; ++t) y[r * W + t] = acc(a * v1[t]);
+  }
   T* __restrict S = state_.data();
   switch (mode_) {
     case StateAccumulation::compensated: {
       // Neumaier: n = s + y; the part of the smaller addend the sum lost,
-      // (s − n) + y or (y − n) + s, is exact in the format (round to nearest)
-      // and added to the compensation; the read-out sees s + compensation.
+      // (big − n) + small, is exact in the format (round to nearest) and
+      // added to the compensation; the read-out sees s + compensation.
       T* __restrict sum = first_.data();
       T* __restrict comp = second_.data();
-      for (std::size_t r = 0; r < rows; ++r) {
-        const T a = phi_k[r];
-        for (std::size_t t = 0; t < W; ++t) {
-          const std::size_t i = r * W + t;
-          using std::abs;
-          const T y = acc(a * v1[t]);
-          const T old = sum[i];
-          const T n = acc(old + y);
-          const T lost = abs(old) >= abs(y) ? acc(acc(old - n) + y) : acc(acc(y - n) + old);
-          comp[i] = acc(comp[i] + lost);
-          sum[i] = n;
-          S[i] = acc(n + comp[i]);
-        }
+      for (std::size_t i = 0; i < size; ++i) {
+        using std::abs;
+        const T old = sum[i];
+        const T n = acc(old + y[i]);
+        const bool old_bigger = abs(old) >= abs(y[i]);
+        const T big = old_bigger ? old : y[i];
+        const T small = old_bigger ? y[i] : old;
+        comp[i] = acc(comp[i] + acc(acc(big - n) + small));
+        sum[i] = n;
+        S[i] = acc(n + comp[i]);
       }
       return;
     }
@@ -396,13 +402,9 @@ void SataState<T>::update_mode_with(const T* phi_k, const T* v1, const Acc& acc)
       // blocks + open block; the block's last token closes it into the state.
       T* __restrict closed = first_.data();
       T* __restrict open = second_.data();
-      for (std::size_t r = 0; r < rows; ++r) {
-        const T a = phi_k[r];
-        for (std::size_t t = 0; t < W; ++t) {
-          const std::size_t i = r * W + t;
-          open[i] = acc(open[i] + acc(a * v1[t]));
-          S[i] = acc(closed[i] + open[i]);
-        }
+      for (std::size_t i = 0; i < size; ++i) {
+        open[i] = acc(open[i] + y[i]);
+        S[i] = acc(closed[i] + open[i]);
       }
       if ((tokens_ + 1) % block_size_ == 0) {
         std::copy(state_.begin(), state_.end(), first_.begin());
@@ -412,14 +414,10 @@ void SataState<T>::update_mode_with(const T* phi_k, const T* v1, const Acc& acc)
     }
     case StateAccumulation::fp64:
       if constexpr (std::is_same_v<T, float>) {
-        // Products rounded into the accumulate format, summed in double, each
-        // row rounded once into the accumulate format for the read-out.
+        // Summed in double, rounded once into the accumulate format for the read-out.
         double* __restrict wide = wide_.data();
-        for (std::size_t r = 0; r < rows; ++r) {
-          const T a = phi_k[r];
-          for (std::size_t t = 0; t < W; ++t) wide[r * W + t] += static_cast<double>(acc(a * v1[t]));
-        }
-        round_to(wide, S, rows * W, ctx_.policy.accumulate);
+        for (std::size_t i = 0; i < size; ++i) wide[i] += static_cast<double>(y[i]);
+        round_to(wide, S, size, ctx_.policy.accumulate);
         return;
       }
       break;

@@ -152,6 +152,7 @@ class SataState {
   std::size_t block_size_ = 1024;
   std::vector<T> first_, second_;
   std::vector<double> wide_;
+  std::vector<T> products_;  // one token's rounded products (update scratch)
 };
 
 // Causal prefill of n tokens of one head continuing from `state`: chunks of
