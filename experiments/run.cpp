@@ -290,7 +290,8 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--recipe", o->recipe,
                   "Kernel recipe of method exact (precision fp32; the recipe sets every format): none (the\n"
                   "policy's rounding); flash2-bf16, flash2-fp16 (FlashAttention-2: S fp32 per Br x Bc tile,\n"
-                  "running max and sum fp32, P rounded to 16 bits, P.V fp32, output 16-bit); sdpa-math-bf16,\n"
+                  "running max and sum fp32, P rounded to 16 bits, P.V fp32, output 16-bit); flash2-bf16-acc16\n"
+                  "(the flash algorithm with S, the sum and the accumulator in bf16 too); sdpa-math-bf16,\n"
                   "sdpa-math-fp16 (PyTorch's materialised math path: S, softmax and output rounded to 16 bits);\n"
                   "sdpa-math-fp8 (e4m3 per head, S and P fp16: FlashAttention-3's baseline); flash3-fp8,\n"
                   "flash3-fp8-hadamard (e4m3 Q, K, V with per-block scales, P e4m3, fp32 sums; -hadamard: Q\n"

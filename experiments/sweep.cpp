@@ -471,7 +471,7 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "[-prerope][-o[<f>]][-s<S>][-r<R>|-rq<R>] (keys before RoPE, dense-and-sparse outliers, sink tokens in\n"
       "16 bits, residual of the sequence or per query). A taylor_terms axis multiplies only sata and taylor-quadratic points, a kv_quant axis only\n"
       "exact-kvquant points. recipe is exact attention's kernel recipe, as for 'satalab run --recipe' (none,\n"
-      "flash2-bf16, flash2-fp16, sdpa-math-bf16, sdpa-math-fp16, sdpa-math-fp8, flash3-fp8,\n"
+      "flash2-bf16, flash2-fp16, flash2-bf16-acc16, sdpa-math-bf16, sdpa-math-fp16, sdpa-math-fp8, flash3-fp8,\n"
       "flash3-fp8-hadamard, sage-int8): a recipe axis multiplies only exact points, a tile_rows axis only\n"
       "recipes with per-block Q scales, a tile_cols axis only online (flash, sage) recipes, and a recipe\n"
       "point is listed once at precision fp32 (it sets every format).\n"

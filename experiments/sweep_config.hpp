@@ -55,7 +55,7 @@
 //   sink_logit           finite number (sink: mean logit of a sink; default 10)
 //   sink_alignment       number > 0 (sink: the queries' shared component in units of scale; default 4)
 //   recipe               exact attention's kernel recipe (attention/recipe.hpp): "none",
-//                        "flash2-bf16", "flash2-fp16", "sdpa-math-bf16", "sdpa-math-fp16",
+//                        "flash2-bf16", "flash2-fp16", "flash2-bf16-acc16", "sdpa-math-bf16", "sdpa-math-fp16",
 //                        "sdpa-math-fp8", "flash3-fp8", "flash3-fp8-hadamard", "sage-int8"
 //   tile_rows            integer >= 1: the recipe's query tile Br (default 128)
 //   tile_cols            integer >= 1: the recipe's key tile Bc (default 64)

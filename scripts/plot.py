@@ -64,7 +64,7 @@ COMMANDS = {
                   "exact attention's own error"),
     "recipes": ("recipes.error_vs_context", "results", "recipes_vs_context",
                 "exact attention per kernel recipe (flash2, sdpa-math, flash3 fp8, sage int8) and per precision "
-                "policy: max and median error vs sequence length"),
+                "policy: max (--stat) absolute and median relative error vs sequence length, per workload"),
     "bench": ("bench.decode_vs_context", "bench", "fig6_decode_vs_context",
               "paper Fig. 6: decode time per token and memory, SATA vs exact attention, vs context length "
               "(from satalab bench)"),
@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
         if name == "recipes":
             p.add_argument("--stat", choices=["median", "p95", "p99", "max"], default="max",
-                           help="error statistic (default max, the deviation of Golden et al. 2024)")
+                           help="statistic of the absolute error (default max, the deviation of Golden et al. "
+                                "2024); the relative error is always the median")
         if name in ("pareto", "pareto-grid"):
             p.add_argument("--error", choices=["abs", "rel"], default="rel", help="error kind (default rel)")
             p.add_argument("--stat", choices=["median", "p95", "p99"], default="median",

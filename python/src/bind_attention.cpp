@@ -263,7 +263,7 @@ Arguments
                methods accept only "none".
   recipe       a kernel recipe of method "exact" (precision must be "fp32":
                the recipe sets every format and rounds the float64 inputs
-               itself): "none", "flash2-bf16", "flash2-fp16",
+               itself): "none", "flash2-bf16", "flash2-fp16", "flash2-bf16-acc16",
                "sdpa-math-bf16", "sdpa-math-fp16", "sdpa-math-fp8",
                "flash3-fp8", "flash3-fp8-hadamard", "sage-int8" (which value
                is rounded where: `satalab run --help`, attention/recipe.hpp).

@@ -9,6 +9,7 @@ from matplotlib.lines import Line2D
 
 from .figure import error_label, finish, log10_or_nan, new_figure
 from .results import Results, apply_where, describe_fixed, one_point_per_cell
+from .workloads import workload_label
 
 # Colour families: bf16 blue, fp16 green, fp8 red/orange, int8 purple, policies grey.
 COLORS = {
@@ -28,32 +29,46 @@ def recipe_label(row) -> str:
 def error_vs_context(results: Results, args) -> str:
     needed_by = "recipes"
     stat = args.stat
-    panels = [("abs", f"abs_err_{stat}"), ("rel", f"rel_err_{stat}")]
-    results.require_columns(["recipe", "n_tokens", "method", "precision"] + [c for _, c in panels], needed_by)
+    # The deviation (absolute, the chosen statistic) and the median relative error
+    # (a max relative error is that of the output nearest zero).
+    panels = [("abs", f"abs_err_{stat}", stat), ("rel", "rel_err_median", "median")]
+    results.require_columns(["recipe", "n_tokens", "method", "precision", "workload", "modifiers"] +
+                            [c for _, c, _ in panels], needed_by)
     frame = apply_where(results, results.points, args.where)
     frame = frame[frame.method == "exact"].copy()
     frame["recipe_label"] = [recipe_label(r) for _, r in frame.iterrows()]
-    frame = one_point_per_cell(results, frame, ["recipe_label", "n_tokens"], needed_by)
+    frame["workload_label"] = [workload_label(r) for _, r in frame.iterrows()]
+    frame = one_point_per_cell(results, frame, ["workload_label", "recipe_label", "n_tokens"], needed_by)
     labels = sorted(frame.recipe_label.unique(), key=lambda s: (s.startswith("exact@"), s.split("-")[-1], s))
+    workloads = sorted(frame.workload_label.unique(), key=lambda s: (s != "gaussian", s))
     greys = iter(["0.15", "0.45", "0.65", "0.8"])
     colors = {label: COLORS.get(label) or next(greys, "0.5") for label in labels}
-    fig, axes = new_figure(1, len(panels), panel=(4.6, 3.6))
-    for c, (kind, column) in enumerate(panels):
-        ax = axes[0, c]
-        for label in labels:
-            line = frame[frame.recipe_label == label].sort_values("n_tokens")
-            style = "--" if label.startswith("sdpa-math") else (":" if label.startswith("exact@") else "-")
-            ax.plot(line.n_tokens, log10_or_nan(line[column]), marker="o", ls=style, color=colors[label], ms=3,
-                    lw=1.4)
-        ax.set_xscale("log", base=2)
-        ax.grid(True, alpha=0.4)
-        ax.set_xlabel("sequence length (tokens)", fontsize=8)
-        ax.set_ylabel(f"{stat} {error_label(kind)}", fontsize=8)
-    handles = [Line2D([], [], color=colors[l], marker="o", ms=3,
-                      ls="--" if l.startswith("sdpa-math") else (":" if l.startswith("exact@") else "-"), label=l)
-               for l in labels]
+
+    def style(label):
+        return "--" if label.startswith("sdpa-math") else (":" if label.startswith("exact@") else "-")
+
+    fig, axes = new_figure(len(workloads), len(panels), panel=(4.6, 3.4))
+    for r, workload in enumerate(workloads):
+        sub = frame[frame.workload_label == workload]
+        for c, (kind, column, statistic) in enumerate(panels):
+            ax = axes[r, c]
+            for label in labels:
+                line = sub[sub.recipe_label == label].sort_values("n_tokens")
+                if line.empty:
+                    continue
+                ax.plot(line.n_tokens, log10_or_nan(line[column]), marker="o", ls=style(label), color=colors[label],
+                        ms=3, lw=1.4)
+            ax.set_xscale("log", base=2)
+            ax.grid(True, alpha=0.4)
+            ax.set_title(workload, fontsize=9)
+            ax.set_xlabel("sequence length (tokens)", fontsize=8)
+            ax.set_ylabel(f"{statistic} {error_label(kind)}", fontsize=8)
+    handles = [Line2D([], [], color=colors[l], marker="o", ms=3, ls=style(l), label=l) for l in labels]
     axes[0, -1].legend(handles=handles, fontsize=6, loc="best")
-    title = (f"Exact attention per kernel recipe: {stat} error vs the fp64 truth by sequence length "
+    skip = ("n_tokens", "recipe", "recipe_label", "precision", "tile_rows", "tile_cols", "modifiers",
+            "workload_label")
+    title = (f"Exact attention per kernel recipe: {stat} absolute and median relative error vs the fp64 truth "
+             "by sequence length "
              "(dashed: materialised math path; dotted: precision policies)\n"
-             f"{describe_fixed(frame, skip=('n_tokens', 'recipe', 'recipe_label', 'precision', 'tile_rows', 'tile_cols'))}")
+             f"{describe_fixed(frame, skip=skip)}")
     return finish(fig, title, results.caption(args.where), args.out, args.dpi, args.pdf)

@@ -52,12 +52,16 @@ struct Reference {
   bool hadamard = false, smooth_k = false, materialised = false;
   Format score, p, out;
   int offset = 0;
+  Format acc = fp32();
 };
 
 Reference reference_for(const std::string& name) {
   using S = Store;
   if (name == "flash2-bf16") return {S::cast, S::cast, S::cast, bf16(), false, false, false, fp32(), bf16(), bf16()};
   if (name == "flash2-fp16") return {S::cast, S::cast, S::cast, fp16(), false, false, false, fp32(), fp16(), fp16()};
+  if (name == "flash2-bf16-acc16") {
+    return {S::cast, S::cast, S::cast, bf16(), false, false, false, bf16(), bf16(), bf16(), 0, bf16()};
+  }
   if (name == "sdpa-math-bf16") return {S::cast, S::cast, S::cast, bf16(), false, false, true, bf16(), bf16(), bf16()};
   if (name == "sdpa-math-fp16") return {S::cast, S::cast, S::cast, fp16(), false, false, true, fp16(), fp16(), fp16()};
   if (name == "sdpa-math-fp8") {
@@ -181,25 +185,31 @@ std::vector<double> reference(const QkvArrays& in, const std::string& name, std:
         if (block_max > m) {
           if (m != -std::numeric_limits<double>::infinity()) {
             const double f = f32(std::exp2(static_cast<double>(static_cast<float>(m - block_max) * c2)));
-            for (double& a : acc) a = f32(a * f);
-            l = static_cast<float>(l * f);
+            for (double& a : acc) a = round_to(f32(a * f), r.acc);
+            l = static_cast<float>(round_to(f32(l * f), r.acc));
           }
           m = block_max;
         }
         const float mc = static_cast<float>(m) * c2 - static_cast<float>(r.offset);
         std::vector<double> p(j1 - j0);
+        float tile_sum = 0;  // a bf16 accumulator takes the tile's fp32 sum once
         for (std::size_t j = j0; j < j1; ++j) {
           const float x = std::fma(static_cast<float>(score(i, j)), c2, -mc);
           const float pj = static_cast<float>(std::exp2(static_cast<double>(x)));
-          l += pj;
+          if (r.acc == fp32()) {
+            l += pj;
+          } else {
+            tile_sum += pj;
+          }
           p[j - j0] = round_to(static_cast<double>(pj), r.p);
         }
+        if (r.acc != fp32()) l = static_cast<float>(round_to(f32(static_cast<double>(l) + tile_sum), r.acc));
         for (std::size_t t = 0; t < dv; ++t) {
           double tile = 0;
           for (std::size_t j = j0; j < j1; ++j) tile += p[j - j0] * v[j * dv + t];
           double product = f32(tile);
           if (scaled_v) product = f32(product * sv[j0]);
-          acc[t] = f32(acc[t] + product);
+          acc[t] = round_to(f32(acc[t] + product), r.acc);
         }
       }
       const double inv = f32(1.0 / l);
@@ -252,7 +262,7 @@ TEST_P(RecipeAgainstSteps, EqualsTheDirectReimplementationOfItsSteps) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Recipes, RecipeAgainstSteps,
-                         ::testing::Values("flash2-bf16", "flash2-fp16", "sdpa-math-bf16", "sdpa-math-fp16",
+                         ::testing::Values("flash2-bf16", "flash2-fp16", "flash2-bf16-acc16", "sdpa-math-bf16", "sdpa-math-fp16",
                                            "sdpa-math-fp8", "flash3-fp8", "flash3-fp8-hadamard", "sage-int8"),
                          [](const auto& info) {
                            std::string s = info.param;

@@ -70,6 +70,8 @@ class PlotTest(unittest.TestCase):
         cls.schemes = sweep("taylor_vs_quantized_schemes.toml", f"{d}/schemes.h5", "d_key=4", "n_tokens=64",
                             "taylor_terms=[2,3]", 'kv_quant=["int8","int4-g4-o0.05-s1-rq8"]',
                             'modifiers=["","rope"]', "truth_rows=16")
+        cls.recipes = sweep("recipes.toml", f"{d}/recipes.h5", "n_tokens=[32,64]", "d_key=4", "heads=1",
+                            "truth_rows=16", 'recipe=["none","flash2-bf16","sdpa-math-bf16"]', "precision=fp32")
         cls.bench = f"{d}/bench.h5"
         bench = run([SATALAB, "bench", "--sections", "decode", "--context", "1K", "4K", "-d", "4", "8",
                      "--precision", "fp32", "--repeats", "1", "--decode-steps", "4", "--process-budget", "2",
@@ -133,6 +135,8 @@ class PlotTest(unittest.TestCase):
         self.assert_png(["pareto", self.pareto, "--where", "precision=fp32"], expected_pixels(1, 1, 6.4, 4.4))
         # One panel per workload (gaussian, gaussian+rope) and d_key.
         self.assert_png(["pareto-grid", self.schemes], expected_pixels(2, 1, 5.0, 3.8))
+        # Kernel recipes: one row of panels per workload (gaussian, gaussian+outliers).
+        self.assert_png(["recipes", self.recipes], expected_pixels(2, 2, 4.6, 3.4))
 
     def test_bench_figure(self):
         self.assert_png(["bench", self.bench], expected_pixels(1, 2, 4.4, 3.4))
@@ -150,7 +154,7 @@ class PlotTest(unittest.TestCase):
         result = run([sys.executable, PLOT, "--help"])
         self.assertEqual(result.returncode, 0)
         for name in ("cost-vs-context", "cost-packing", "cost-heads", "cost-alpha", "hist-grid", "position-grid",
-                     "scale", "decomposition", "normalisers", "context", "needle", "pareto", "pareto-grid", "bench"):
+                     "scale", "decomposition", "normalisers", "context", "needle", "pareto", "pareto-grid", "recipes", "bench"):
             self.assertIn(name, result.stdout)
             self.assertEqual(run([sys.executable, PLOT, name, "--help"]).returncode, 0, name)
 

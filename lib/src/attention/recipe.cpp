@@ -29,6 +29,7 @@ constexpr std::pair<RecipeKind, std::string_view> kRecipeNames[] = {
     {RecipeKind::none, "none"},
     {RecipeKind::flash2_bf16, "flash2-bf16"},
     {RecipeKind::flash2_fp16, "flash2-fp16"},
+    {RecipeKind::flash2_bf16_acc16, "flash2-bf16-acc16"},
     {RecipeKind::sdpa_math_bf16, "sdpa-math-bf16"},
     {RecipeKind::sdpa_math_fp16, "sdpa-math-fp16"},
     {RecipeKind::sdpa_math_fp8, "sdpa-math-fp8"},
@@ -46,6 +47,8 @@ const std::vector<RecipeSteps>& steps_table() {
        bf16(), K::sdpa_math_bf16},
       {K::flash2_fp16, "flash2-fp16", S::cast, S::cast, S::cast, fp16(), false, false, false, fp32(), false, fp16(), 0,
        fp16(), K::sdpa_math_fp16},
+      {K::flash2_bf16_acc16, "flash2-bf16-acc16", S::cast, S::cast, S::cast, bf16(), false, false, false, bf16(),
+       false, bf16(), 0, bf16(), K::sdpa_math_bf16, bf16()},
       {K::sdpa_math_bf16, "sdpa-math-bf16", S::cast, S::cast, S::cast, bf16(), false, false, true, bf16(), true, bf16(),
        0, bf16(), K::sdpa_math_bf16},
       {K::sdpa_math_fp16, "sdpa-math-fp16", S::cast, S::cast, S::cast, fp16(), false, false, true, fp16(), true, fp16(),
@@ -215,24 +218,26 @@ struct RecipeSoftmax {
       return;
     }
     const float c2f = static_cast<float>(c2);
+    const bool acc32 = steps->acc == fp32();
     if (m > row.max) {
       if (row.max != -std::numeric_limits<double>::infinity()) {
         const float x = static_cast<float>(row.max - m) * c2f;  // the difference of two fp32 values, in fp32
         const double f = f32(std::exp2(static_cast<double>(x)));
         rescale(f);
-        row.sum = f32(row.sum * f);
+        row.sum = acc32 ? f32(row.sum * f) : round_to(f32(row.sum * f), steps->acc);
       }
       row.max = m;
     }
     const float mc = static_cast<float>(row.max) * c2f - static_cast<float>(steps->p_offset);
-    float sum = static_cast<float>(row.sum);
+    // fp32: l takes every p in turn; a narrower accumulator takes the tile's fp32 sum once.
+    float sum = acc32 ? static_cast<float>(row.sum) : 0.0f;
     for (std::size_t j = 0; j < n; ++j) {
       const float x = std::fma(static_cast<float>(s[j]), c2f, -mc);  // one rounding, as FA2's FFMA
       const float p = static_cast<float>(std::exp2(static_cast<double>(x)));
       sum += p;
       s[j] = p;
     }
-    row.sum = sum;
+    row.sum = acc32 ? sum : round_to(f32(row.sum + sum), steps->acc);
     round_array(s, n, steps->p, scratch);
   }
 };
@@ -291,9 +296,11 @@ struct RecipeProducts {
   }
   void rescale(std::size_t a, double f) {
     for (Eigen::Index t = 0; t < num.cols(); ++t) {
-      num(static_cast<Eigen::Index>(a), t) = f32(num(static_cast<Eigen::Index>(a), t) * f);
+      num(static_cast<Eigen::Index>(a), t) = acc(f32(num(static_cast<Eigen::Index>(a), t) * f));
     }
   }
+  // The accumulator's rounding (fp32: already done by f32).
+  double acc(double x) const { return acc32_ ? x : round_to(x, steps.acc); }
   void add_weights(std::size_t, const double*, std::size_t) {}  // the rule keeps the row sums
   void accumulate(std::size_t j0, std::size_t cols) {
     const std::size_t dv = in.v.codes.dim;
@@ -310,7 +317,7 @@ struct RecipeProducts {
         const auto ai = static_cast<Eigen::Index>(a), ti = static_cast<Eigen::Index>(t);
         double product = f32(tile(ai, ti));
         if (scaled) product = f32(product * sv);
-        num(ai, ti) = f32(num(ai, ti) + product);
+        num(ai, ti) = acc(f32(num(ai, ti) + product));
       }
     }
   }
@@ -325,6 +332,7 @@ struct RecipeProducts {
   std::vector<std::size_t> positions_;
   std::vector<float> scratch_;
   std::size_t h_ = 0, rows_ = 0;
+  bool acc32_ = steps.acc == fp32();
 };
 
 }  // namespace

@@ -21,6 +21,11 @@
 //    A new max rescales the accumulator and l by fl32(2^fl32(fl32(m_old − m_new)·c₂)), in fp32.
 //    acc = fl32(acc + fl32(P·V)) per key tile (P·V exact, then fp32).
 //    Output y = acc · fl32(1/l) in fp32, rounded to bf16 (fp16).
+//  flash2-bf16-acc16 (not a real kernel: the flash algorithm with every
+//    intermediate in bf16, as an emulation running it on bf16 tensors
+//    computes): as flash2-bf16 but S rounded to bf16, and the accumulator
+//    and l rounded to bf16 after every update (l: the tile's fp32 sum added
+//    once per key tile; the accumulator: rescaled, then the tile's P·V added).
 //  sdpa-math-bf16, sdpa-math-fp16 (PyTorch's materialised math path,
 //    softmax(q @ kᵀ · scale) @ v in torch.bfloat16 / float16 on the CPU):
 //    Q, K, V in bf16 (fp16); S = Q·Kᵀ exact rounded once to bf16 (fp16);
@@ -69,6 +74,7 @@ enum class RecipeKind {
   none,  // the precision policy's own rounding (no recipe)
   flash2_bf16,
   flash2_fp16,
+  flash2_bf16_acc16,
   sdpa_math_bf16,
   sdpa_math_fp16,
   sdpa_math_fp8,
@@ -109,6 +115,7 @@ struct RecipeSteps {
   int p_offset;            // p = 2^(x + p_offset): FA3's fp8 offset 8, else 0
   Format out;              // y
   RecipeKind plain;        // the plain implementation at the same precision (FlashAttention's acceptance rule)
+  Format acc = fp32();     // online: the accumulator and the row sum l (bf16 for flash2-bf16-acc16)
 };
 
 // "none" and the recipes' names; unknown names throw InvalidArgument listing them.

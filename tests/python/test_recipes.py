@@ -1,4 +1,4 @@
-"""The kernel recipe sdpa-math-bf16 against PyTorch's CPU bfloat16 math path,
+"""Kernel recipes from Python: sdpa-math-bf16 against PyTorch's CPU bfloat16 math path,
 softmax(q @ k^T * scale) @ v with torch.bfloat16 tensors (Debian's
 python3-torch), on the same inputs.
 
@@ -100,3 +100,43 @@ def test_sdpa_math_bf16_is_not_flash2_bf16():
     a, _ = satalab.attention(q, k, v, method="exact", causal=False, recipe="sdpa-math-bf16")
     b, _ = satalab.attention(q, k, v, method="exact", causal=False, recipe="flash2-bf16")
     assert np.mean(a != b) > 0.1
+
+
+def test_bad_recipe_input_is_one_line_naming_the_value(satalab_binary):
+    from conftest import run_cli
+
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.standard_normal((1, 8, 4)) for _ in range(3))
+    cases = [
+        (dict(recipe="flash4"), ["--recipe", "flash4"], "unknown recipe 'flash4' (allowed: none, flash2-bf16"),
+        (dict(recipe="flash2-bf16", tile_cols=0), ["--recipe", "flash2-bf16", "--tile-cols", "0"],
+         "0 is invalid (must be >= 1; a tile larger than the sequence is one tile"),
+        (dict(recipe="flash2-bf16", method="sata"), ["--recipe", "flash2-bf16", "--method", "sata"],
+         "applies only to"),
+        (dict(recipe="flash2-bf16", precision="bf16-acc32"), ["--recipe", "flash2-bf16", "--precision", "bf16-acc32"],
+         "must be fp32 (got bf16-acc32)"),
+    ]
+    for kwargs, flags, needle in cases:
+        kwargs.setdefault("method", "exact")
+        with pytest.raises(ValueError) as excinfo:
+            satalab.attention(q, k, v, **kwargs)
+        assert needle in str(excinfo.value) and "\n" not in str(excinfo.value)
+        result = run_cli(satalab_binary, "run", "--n-tokens", 8, "--d-key", 4,
+                         *(["--method", "exact"] if "--method" not in flags else []), *flags, check=False)
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr
+    # d_key not a power of two for the Hadamard transform, before any work.
+    result = run_cli(satalab_binary, "run", "--method", "exact", "--recipe", "flash3-fp8-hadamard", "--d-key", 12,
+                     "--n-tokens", 8, check=False)
+    assert result.returncode == 2 and "d_key a power of two" in result.stderr
+    assert "computing" not in result.stderr
+
+
+def test_tiles_larger_than_the_sequence_are_one_tile():
+    """Bc >= n: one key tile (no rescale) and one block scale per head, the same as Bc = n exactly."""
+    rng = np.random.default_rng(9)
+    q, k, v = (rng.standard_normal((2, 40, 8)) for _ in range(3))
+    for recipe in ("flash2-bf16", "flash3-fp8", "sage-int8"):
+        a, _ = satalab.attention(q, k, v, method="exact", recipe=recipe, tile_rows=40, tile_cols=40)
+        b, _ = satalab.attention(q, k, v, method="exact", recipe=recipe, tile_rows=4096, tile_cols=100000)
+        assert np.array_equal(a, b), recipe
