@@ -111,3 +111,48 @@ def test_outputs_are_float64_and_writable_numpy_arrays():
     y, z = satalab.attention(q, k, v)
     assert y.dtype == np.float64 and z.dtype == np.float64
     y[0, 0, 0] = 1.0  # owns its memory
+
+
+def _fp16_up(x):
+    """The smallest float16 value >= x (x >= 0), in float64."""
+    r = np.float16(x)
+    if float(r) < x:
+        r = np.nextafter(r, np.float16(np.inf))
+    return float(r)
+
+
+def test_kv_quant_int8_with_sinks_and_outliers_matches_a_numpy_cache():
+    # int8-o0.05-s2: tokens 0, 1 in fp16; per head the ceil(5% of N) largest
+    # |entries| of the other tokens exact; the rest int8 per token with an fp16
+    # scale >= absmax/127 over the token's non-outliers.
+    q, k, v = random_qkv(4, heads=2, n=30, d_key=4, d_value=4)
+
+    def cache(x):
+        out = x.copy()
+        for h in range(x.shape[0]):
+            out[h, :2] = x[h, :2].astype(np.float16)
+            rest = x[h, 2:]
+            kept = int(np.ceil(0.05 * rest.size))
+            order = np.lexsort((np.arange(rest.size), -np.abs(rest).ravel()))[:kept]
+            outlier = np.zeros(rest.size, bool)
+            outlier[order] = True
+            outlier = outlier.reshape(rest.shape)
+            for t in range(rest.shape[0]):
+                dense = np.where(outlier[t], 0.0, np.abs(rest[t]))
+                s = _fp16_up(dense.max() / 127)
+                codes = np.clip(np.rint(rest[t] / s), -127, 127)
+                out[h, 2 + t] = np.where(outlier[t], rest[t], codes * s)
+        return out
+
+    y, _ = satalab.attention(q, k, v, method="exact-kvquant", precision="fp64", kv_quant="int8-o0.05-s2")
+    y_ref, _ = softmax_attention(q, cache(k), cache(v))
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(y, softmax_attention(q, k, v)[0], rtol=1e-6)
+
+
+def test_kv_quant_prerope_needs_rope_theta():
+    q, k, v = random_qkv(5, heads=1, n=16, d_key=4)
+    with pytest.raises(ValueError, match="int4-g4-prerope.*needs rope_theta"):
+        satalab.attention(q, k, v, method="exact-kvquant", kv_quant="int4-g4-prerope")
+    y, _ = satalab.attention(q, k, v, method="exact-kvquant", kv_quant="int4-g4-prerope", rope_theta=100.0)
+    assert np.isfinite(y).all()
