@@ -270,6 +270,8 @@ Arguments
   tile_rows, tile_cols  the recipe's tiles Br x Bc (>= 1; larger than
                n_tokens: one tile of the whole sequence).
   recipe_seed  flash3-fp8-hadamard: the seed of the random signs.
+  rope_theta   the RoPE base the inputs' keys were rotated with (token i
+               at position i), for kv_quant schemes with "-prerope".
 
 Returns
   y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
