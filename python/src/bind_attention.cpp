@@ -291,6 +291,8 @@ Arguments
   key_centring "none" or "first-chunk" ("sata" and "taylor-quadratic"): each
                head's mean key over the first chunk subtracted from every key
                before the state is built (exact softmax is unchanged).
+  rope_theta   the RoPE base the inputs' keys were rotated with (token i
+               at position i), for kv_quant schemes with "-prerope".
 
 Returns
   y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
