@@ -16,6 +16,7 @@
 #include "satalab/attention/sata_state.hpp"
 #include "satalab/error.hpp"
 #include "satalab/numeric/multiprecision.hpp"
+#include "satalab/numeric/scalar_traits.hpp"
 
 namespace satalab {
 namespace {
@@ -31,15 +32,6 @@ HeadTensor<T> random_tensor(std::size_t heads, std::size_t n, std::size_t d, uns
   HeadTensor<T> t(heads, n, d);
   for (auto& x : t.data) x = input(T(scale * normal(rng)));
   return t;
-}
-
-template <class T>
-double to_double(const T& x) {
-  if constexpr (std::is_same_v<T, mp_t>) {
-    return x.template convert_to<double>();
-  } else {
-    return static_cast<double>(x);
-  }
 }
 
 // Largest normwise relative difference of the rows of y against ref (d_value

@@ -7,20 +7,12 @@
 #include <limits>
 
 #include "satalab/error.hpp"
+#include "satalab/numeric/compensated_sum.hpp"
 
 namespace satalab {
 namespace {
 
-// Neumaier's compensated sum: sum + compensation carries the running total.
-struct Compensated {
-  double sum = 0, compensation = 0;
-  void add(double x) {
-    const double t = sum + x;
-    compensation += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
-    sum = t;
-  }
-  double value() const { return sum + compensation; }
-};
+using Compensated = CompensatedSum;  // numeric/compensated_sum.hpp
 
 struct BlockSums {
   double max_score = -std::numeric_limits<double>::infinity();

@@ -14,21 +14,13 @@
 #include "satalab/basis/feature_map.hpp"
 #include "satalab/basis/symmetric_basis.hpp"
 #include "satalab/error.hpp"
+#include "satalab/numeric/compensated_sum.hpp"
 #include "satalab/numeric/rounding.hpp"
 
 namespace satalab {
 namespace {
 
-// Neumaier's compensated sum in double (the merges across key blocks).
-struct Compensated {
-  double sum = 0, compensation = 0;
-  void add(double x) {
-    const double t = sum + x;
-    compensation += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
-    sum = t;
-  }
-  double value() const { return sum + compensation; }
-};
+using Compensated = CompensatedSum;  // numeric/compensated_sum.hpp
 
 // x rounded once into the policy's input format, in carrier T.
 template <class T>
