@@ -55,6 +55,9 @@ struct RunOptions {
   std::string polynomial = "taylor";
   double chebyshev_width = 2.0;
   std::string key_centring = "none";
+  // Long-context drift: SATA's state accumulation mode.
+  std::string state_accumulation = "plain";
+  std::size_t state_block = 1024;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -85,6 +88,12 @@ void print_report(const RunOptions& o, Method method, const PrecisionPolicy& pol
              method == Method::sata && causal ? fmt::format(" chunk={}", attention.effective_chunk()) : "");
   if (attention.key_centring != KeyCentring::none) {
     fmt::print("  key centring {}\n", key_centring_name(attention.key_centring));
+  }
+  if (attention.state_accumulation != StateAccumulation::plain) {
+    fmt::print("  state accumulation {}{}\n", state_accumulation_name(attention.state_accumulation),
+               attention.state_accumulation == StateAccumulation::blocked
+                   ? fmt::format(" state_block={}", attention.state_block)
+                   : "");
   }
   if (!attention.polynomial.is_taylor()) {
     const std::string parameters = polynomial_parameters(attention.polynomial);
@@ -172,6 +181,8 @@ int run(const RunOptions& o, const std::string& command_line) {
   attention.polynomial.family = polynomial_family_by_name(o.polynomial);
   attention.polynomial.chebyshev_width = o.chebyshev_width;
   attention.key_centring = key_centring_by_name(o.key_centring);
+  attention.state_accumulation = state_accumulation_by_name(o.state_accumulation);
+  attention.state_block = o.state_block;
   spec.position_blocks = o.position_blocks;
   try {
     validate_method_options(spec.method, attention, spec.policy);
@@ -267,6 +278,8 @@ int run(const RunOptions& o, const std::string& command_line) {
         {"polynomial", std::string(polynomial_family_name(attention.polynomial.family))},
         {"chebyshev_width", fmt::format("{:.17g}", attention.polynomial.chebyshev_width)},
         {"key_centring", std::string(key_centring_name(attention.key_centring))},
+        {"state_accumulation", std::string(state_accumulation_name(attention.state_accumulation))},
+        {"state_block", std::to_string(attention.state_block)},
     };
     if (!result.output.kv_scales_key.empty()) {
       attributes["kv_key_scales"] = fmt::format("{:.17g}", fmt::join(result.output.kv_scales_key, " "));
@@ -407,6 +420,12 @@ Runner add_run_command(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--key-centring", o->key_centring,
                   "sata and taylor-quadratic: none, or first-chunk (each head's mean key over the first chunk\n"
                   "subtracted from every key before the state is built; exact softmax is unchanged)")
+      ->capture_default_str();
+  cmd->add_option("--state-accumulation", o->state_accumulation,
+                  "sata: how the state sums its tokens: plain, compensated (Kahan-Neumaier), blocked (a block\n"
+                  "of --state-block tokens summed apart, then added), fp64 (the sums kept in double)")
+      ->capture_default_str();
+  cmd->add_option("--state-block", o->state_block, "sata --state-accumulation blocked: tokens per block (>= 1)")
       ->capture_default_str();
   return [o, causal_flag, command_line]() { return run(*o, command_line); };
 }

@@ -73,6 +73,11 @@ std::string point_label(const PointParams& p) {
     variant += " " + p.polynomial + (p.polynomial == "chebyshev" ? fmt::format("(width={})", p.chebyshev_width) : "");
   }
   if (p.key_centring != "none") variant += " keys-" + p.key_centring;
+  // State accumulation modes: named when not plain.
+  if (p.state_accumulation != "plain") {
+    variant += " acc=" + p.state_accumulation +
+               (p.state_accumulation == "blocked" ? fmt::format("({})", p.state_block) : "");
+  }
   return fmt::format("#{} {} {} d={} H={} n={} scale={} {} {}", p.point_id, p.method, variant, p.d_key, p.heads,
                      p.n_tokens, p.scale, p.precision, p.modifiers.empty() ? p.workload : p.workload + "+" + p.modifiers);
 }
@@ -475,7 +480,8 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line) {
       "'+'), rope_theta, outlier_channels, outlier_magnitude, key_bias_norm, sink_tokens, sink_logit,\n"
       "sink_alignment, recipe, tile_rows, tile_cols, polynomial (taylor, taylor-shift, moment-fit, chebyshev,\n"
       "positive; as 'satalab run --polynomial': points with P >= 3 only, except taylor), chebyshev_width,\n"
-      "key_centring (none, first-chunk); name and description. kv_quant is exact-kvquant's KV-cache scheme,\n"
+      "key_centring (none, first-chunk), state_accumulation (sata: plain, compensated, blocked, fp64),\n"
+      "state_block (blocked's tokens per block); name and description. kv_quant is exact-kvquant's KV-cache scheme,\n"
       "as for 'satalab run --kv-quant': none,\n"
       "fp16, bf16, e4m3, e4m3sat, e5m2 [-head|-unscaled], int8, int4-g<G>, int2-g<G>, any but none with\n"
       "[-prerope][-o[<f>]][-s<S>][-r<R>|-rq<R>] (keys before RoPE, dense-and-sparse outliers, sink tokens in\n"

@@ -53,6 +53,7 @@ enum class Kind {
   boolean,
   polynomial,       // polynomial_family_by_name
   key_centring,     // key_centring_by_name
+  state_accumulation,  // state_accumulation_by_name
 };
 
 struct KeySpec {
@@ -101,6 +102,9 @@ constexpr KeySpec kKeys[] = {
     {"polynomial", Kind::polynomial},
     {"chebyshev_width", Kind::positive_number},
     {"key_centring", Kind::key_centring},
+    // Long-context drift: SATA's state accumulation modes.
+    {"state_accumulation", Kind::state_accumulation},
+    {"state_block", Kind::count32},
 };
 constexpr std::size_t kKeyCount = std::size(kKeys);
 
@@ -278,6 +282,9 @@ void validate(Entry& e, const std::string& source_name) {
       case Kind::recipe: named([](const std::string& v) { (void)kernel_recipe(v); }); break;
       case Kind::polynomial: named([](const std::string& v) { (void)polynomial_family_by_name(v); }); break;
       case Kind::key_centring: named([](const std::string& v) { (void)key_centring_by_name(v); }); break;
+      case Kind::state_accumulation:
+        named([](const std::string& v) { (void)state_accumulation_by_name(v); });
+        break;
       case Kind::precision: named([](const std::string& v) { (void)precision_policy(v); }); break;
       case Kind::placement: named([](const std::string& v) { (void)placement_by_name(v); }); break;
       case Kind::truth:
@@ -365,6 +372,7 @@ bool method_reads(std::string_view method, std::string_view key) {
   if (key == "polynomial" || key == "chebyshev_width" || key == "key_centring") {
     return method_is_taylor(method_by_name(method));
   }
+  if (key == "state_accumulation" || key == "state_block") return method == "sata";
   return true;
 }
 
@@ -375,6 +383,7 @@ bool point_reads(const PointParams& p, std::string_view key) {
   if (!method_reads(p.method, key)) return false;
   const bool recipe = method_reads(p.method, "recipe") && p.recipe != "none";
   if (key == "precision") return !recipe;
+  if (key == "state_block") return p.state_accumulation == "blocked";  // only blocked has blocks
   if (key != "tile_rows" && key != "tile_cols") return true;
   if (!recipe) return false;
   const RecipeSteps& steps = recipe_steps(kernel_recipe(p.recipe).kind);
@@ -605,6 +614,8 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     else if (name == "polynomial") p.polynomial = str();
     else if (name == "chebyshev_width") p.chebyshev_width = num();
     else if (name == "key_centring") p.key_centring = str();
+    else if (name == "state_accumulation") p.state_accumulation = str();
+    else if (name == "state_block") p.state_block = u32();
     // name, description: not point parameters
   };
   const bool has_d_value = entry("d_value").has_value();
@@ -643,6 +654,10 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
     } else if (p.taylor_terms < polynomial_min_terms(polynomial_family_by_name(p.polynomial))) {
       listed = false;
     }
+    // State accumulation: sata only; a point not in the blocked mode has no
+    // blocks and lists the default state_block.
+    if (!method_reads(p.method, "state_accumulation")) p.state_accumulation = PointParams{}.state_accumulation;
+    if (!point_reads(p, "state_block")) p.state_block = PointParams{}.state_block;
     if (listed) {
       p.point_id = config.points.size();
       config.points.push_back(std::move(p));

@@ -68,6 +68,10 @@
 //   key_centring         sata and taylor-quadratic: none (default) or first-chunk
 //                        (each head's mean key over the first chunk subtracted
 //                        from every key before the state is built)
+//   state_accumulation   sata only: how the state sums its tokens: plain (default),
+//                        compensated, blocked, fp64 (attention/options.hpp)
+//   state_block          integer >= 1: tokens per block of state_accumulation
+//                        blocked (default 1024)
 //
 // Plus two optional top-level strings that are not axes: `name`, `description`.
 // Anything else (unknown keys, tables, nested lists, wrong types, empty lists,
@@ -93,6 +97,8 @@
 // 0 where a point does not read them; and a
 // point with a recipe does not read precision: it is listed once, at its
 // first value, with precision "fp32" (the recipe sets every format).
+// state_accumulation is read by sata only ("plain" elsewhere), state_block
+// only by sata points with state_accumulation "blocked" (1024 elsewhere).
 //
 // Overrides (`satalab sweep --set key=value`): `value` is TOML syntax (4,
 // [3, 4], "fp32", true, 1.5). A bare word that is not valid TOML (fp32,

@@ -16,8 +16,9 @@ import numpy as np
 # columns modifiers, rope_theta, outlier_channels, outlier_magnitude,
 # key_bias_norm, sink_tokens, sink_logit and sink_alignment; version 5 only
 # appends the kernel-recipe columns recipe, tile_rows and tile_cols and the
-# read-out polynomial columns polynomial, chebyshev_width and key_centring
-# (filled in as "none", 0, 0, "taylor", 2.0, "none" for older files). Add a version here only after
+# read-out polynomial columns polynomial, chebyshev_width and key_centring and
+# the state accumulation columns state_accumulation and state_block (filled in
+# as "none", 0, 0, "taylor", 2.0, "none", "plain", 1024 for older files). Add a version here only after
 # checking what it changed.
 SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
@@ -30,13 +31,14 @@ PARAMETER_COLUMNS = [
     "input_file", "seed", "softmax_denominator", "modifiers", "rope_theta", "outlier_channels",
     "outlier_magnitude", "key_bias_norm", "sink_tokens", "sink_logit", "sink_alignment",
     "recipe", "tile_rows", "tile_cols", "polynomial", "chebyshev_width", "key_centring",
+    "state_accumulation", "state_block",
 ]
 
 # Columns added after version 1 that older files lack, with the value that
 # means what those files computed (kernel recipes: none; read-out polynomial:
-# the paper's Taylor series).
+# the paper's Taylor series; state accumulation: plain).
 FILLED_COLUMNS = {"recipe": "none", "tile_rows": 0, "tile_cols": 0, "polynomial": "taylor", "chebyshev_width": 2.0,
-                  "key_centring": "none"}
+                  "key_centring": "none", "state_accumulation": "plain", "state_block": 1024}
 
 # Error components and their column / dataset prefixes.
 COMPONENT_PREFIX = {"total": "", "truncation": "trunc_", "rounding": "round_", "baseline": "baseline_"}

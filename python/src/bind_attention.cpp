@@ -57,7 +57,8 @@ Inputs read_inputs(const py::handle& q, const py::handle& k, const py::handle& v
 void set_kv_quant(AttentionOptions& options, Method method, const std::string& kv_quant, const std::string& recipe,
                   long long tile_rows, long long tile_cols, long long recipe_seed, const std::string& polynomial,
                   double chebyshev_width, const std::string& key_centring, const PrecisionPolicy& policy,
-                  const std::optional<double>& rope_theta) {
+                  const std::optional<double>& rope_theta, const std::string& state_accumulation,
+                  long long state_block) {
   options.kv_quant = kv_quant_scheme(kv_quant);
   options.kv_rope_theta = rope_theta;
   options.recipe = kernel_recipe(recipe);
@@ -71,6 +72,9 @@ void set_kv_quant(AttentionOptions& options, Method method, const std::string& k
   options.polynomial.family = polynomial_family_by_name(polynomial);
   options.polynomial.chebyshev_width = chebyshev_width;
   options.key_centring = key_centring_by_name(key_centring);
+  options.state_accumulation = state_accumulation_by_name(state_accumulation);
+  if (state_block < 1) throw InvalidArgument(fmt::format("state_block {} is invalid (must be >= 1)", state_block));
+  options.state_block = static_cast<std::size_t>(state_block);
   validate_method_options(method, options, policy);
   if (options.kv_quant.pre_rope && !rope_theta) {
     throw InvalidArgument(fmt::format("kv_quant '{}' quantizes keys before RoPE and needs rope_theta (the RoPE "
@@ -98,12 +102,13 @@ py::tuple attention(const py::handle& q, const py::handle& k, const py::handle& 
                     const std::string& kv_quant, const std::string& recipe, long long tile_rows,
                     long long tile_cols, long long recipe_seed, const std::string& polynomial,
                     double chebyshev_width, const std::string& key_centring,
-                    const std::optional<double>& rope_theta) {
+                    const std::optional<double>& rope_theta, const std::string& state_accumulation,
+                    long long state_block) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
-               key_centring, policy, rope_theta);
+               key_centring, policy, rope_theta, state_accumulation, state_block);
   const Inputs in = read_inputs(q, k, v);
   AttentionOutput out;
   {
@@ -121,13 +126,14 @@ py::dict decompose(const py::handle& q, const py::handle& k, const py::handle& v
                    long long position_blocks, const std::string& kv_quant, const std::string& recipe,
                    long long tile_rows, long long tile_cols, long long recipe_seed,
                    const std::string& polynomial, double chebyshev_width, const std::string& key_centring,
-                    const std::optional<double>& rope_theta) {
+                    const std::optional<double>& rope_theta, const std::string& state_accumulation,
+                    long long state_block) {
   const Method method = method_by_name(method_text);
   const PrecisionPolicy policy = precision_policy(precision);
   const PrecisionPolicy truth = truth_policy(truth_name, policy);
   AttentionOptions options = attention_options(taylor_terms, causal, chunk, softmax_scale, placement);
   set_kv_quant(options, method, kv_quant, recipe, tile_rows, tile_cols, recipe_seed, polynomial, chebyshev_width,
-               key_centring, policy, rope_theta);
+               key_centring, policy, rope_theta, state_accumulation, state_block);
   const std::size_t blocks = count_argument(position_blocks, "position_blocks");
   Inputs in = read_inputs(q, k, v);
   PointSpec spec;
@@ -221,7 +227,7 @@ double compute_seconds(const py::handle& q, const py::handle& k, const py::handl
 }
 
 constexpr const char* kAttentionDoc =
-    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, key_centring="none", rope_theta=None) -> (y, z)
+    R"(attention(q, k, v, method="sata", taylor_terms=4, precision="fp32", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, key_centring="none", rope_theta=None, state_accumulation="plain", state_block=1024) -> (y, z)
 
 Attention of queries q over keys k and values v, computed by satalab's C++
 core exactly as `satalab run` computes it (same numbers, bit for bit).
@@ -293,6 +299,12 @@ Arguments
                before the state is built (exact softmax is unchanged).
   rope_theta   the RoPE base the inputs' keys were rotated with (token i
                at position i), for kv_quant schemes with "-prerope".
+  state_accumulation  "sata": how the state sums its tokens (`satalab run
+               --state-accumulation`): "plain" (default), "compensated"
+               (Kahan-Neumaier), "blocked" (state_block tokens summed apart,
+               then added), "fp64" (the sums kept in double). Other methods
+               accept only "plain".
+  state_block  "blocked": tokens per block (>= 1).
 
 Returns
   y  float64 [heads, n_tokens, d_value] (or [n_tokens, d_value]): the output,
@@ -308,7 +320,7 @@ float16/32/64). The GIL is released while computing; Ctrl-C interrupts
 between groups of heads.)";
 
 constexpr const char* kDecomposeDoc =
-    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, key_centring="none", rope_theta=None) -> dict
+    R"(decompose(q, k, v, method="sata", taylor_terms=4, precision="fp32", truth="auto", causal=True, chunk=None, softmax_scale=None, coefficient_placement="paper", position_blocks=16, kv_quant="none", recipe="none", tile_rows=128, tile_cols=64, recipe_seed=1, polynomial="taylor", chebyshev_width=2.0, key_centring="none", rope_theta=None, state_accumulation="plain", state_block=1024) -> dict
 
 The four-way error decomposition (docs/architecture.md), as `satalab run` and
 `satalab sweep` compute it (the library's evaluate_point):
@@ -367,13 +379,13 @@ void bind_attention(py::module_& m) {
         "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper", "kv_quant"_a = "none",
         "recipe"_a = "none", "tile_rows"_a = 128, "tile_cols"_a = 64, "recipe_seed"_a = 1,
         "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "key_centring"_a = "none",
-        "rope_theta"_a = py::none());
+        "rope_theta"_a = py::none(), "state_accumulation"_a = "plain", "state_block"_a = 1024);
   m.def("decompose", &decompose, kDecomposeDoc, "q"_a, "k"_a, "v"_a, "method"_a = "sata",
         "taylor_terms"_a = 4, "precision"_a = "fp32", "truth"_a = "auto", "causal"_a = true,
         "chunk"_a = py::none(), "softmax_scale"_a = py::none(), "coefficient_placement"_a = "paper",
         "position_blocks"_a = 16, "kv_quant"_a = "none", "recipe"_a = "none", "tile_rows"_a = 128,
         "tile_cols"_a = 64, "recipe_seed"_a = 1, "polynomial"_a = "taylor", "chebyshev_width"_a = 2.0, "key_centring"_a = "none",
-        "rope_theta"_a = py::none());
+        "rope_theta"_a = py::none(), "state_accumulation"_a = "plain", "state_block"_a = 1024);
   m.def("error_metrics", &error_metrics_binding, kErrorMetricsDoc, "y"_a, "y_truth"_a,
         "position_blocks"_a = 16);
   m.def("_compute_seconds", &compute_seconds,

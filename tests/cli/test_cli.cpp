@@ -156,6 +156,51 @@ TEST_F(CliTest, ExactKvQuantRunPrintsTheCacheBytes) {
   EXPECT_NE(help.output.find("int4-g<G>"), std::string::npos);
   EXPECT_NE(help.output.find("exact-kvquant"), std::string::npos);
 }
+// Long-context drift: state accumulation modes of `satalab run`.
+TEST_F(CliTest, BadStateAccumulationExitsTwoNamingIt) {
+  expect_bad_input("run --state-accumulation kahan", "'kahan'");
+  expect_bad_input("run --method exact --state-accumulation fp64", "--state-accumulation");
+  expect_bad_input("run --state-accumulation blocked --state-block 0", "--state-block 0");
+  expect_bad_input("run --precision mp128 --state-accumulation fp64", "fp64");
+}
+
+// The normaliser of degree 0 is the token count n. In a bf16 state (8
+// significand bits) the plain running sum stops at 2^8 = 256 (256 + 1 rounds
+// to even, 256), so with logits near 0 plain's z is about 256 for n = 1024
+// (a relative error near 3/4); the fp64 state counts exactly and reads 1024,
+// a bf16 number, so its z is about n and its error is bf16 rounding. Non-causal:
+// every row reads the state after all n tokens.
+TEST_F(CliTest, RunWithFp64StateKeepsTheBf16NormaliserThatPlainSaturates) {
+  const std::size_t n = 1024;
+  auto run_mode = [&](const std::string& mode, std::vector<double>& z) {
+    const std::string save = path(mode + ".h5");
+    const Result r = run_satalab("run --method sata --taylor-terms 2 --precision bf16 --non-causal --heads 1 "
+                                 "--n-tokens 1024 --d-key 4 --scale 0.05 --seed 5 --state-accumulation " + mode +
+                                 " --save " + save);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const std::string key = "median relative error: 10^";
+    const auto at = r.output.find(key);
+    EXPECT_NE(at, std::string::npos) << r.output;
+    const hid_t file = H5Fopen(save.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    EXPECT_GE(file, 0);
+    const hid_t set = H5Dopen2(file, "z", H5P_DEFAULT);
+    z.assign(n, std::numeric_limits<double>::quiet_NaN());
+    EXPECT_GE(H5Dread(set, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, z.data()), 0);
+    H5Dclose(set);
+    H5Fclose(file);
+    return at == std::string::npos ? 0.0 : std::stod(r.output.substr(at + key.size()));
+  };
+  std::vector<double> z_plain, z_fp64;
+  const double log_plain = run_mode("plain", z_plain), log_fp64 = run_mode("fp64", z_fp64);
+  for (std::size_t i = 0; i < n; ++i) {
+    ASSERT_GE(z_plain[i], 248.0) << i;
+    ASSERT_LE(z_plain[i], 264.0) << i;
+    ASSERT_GE(z_fp64[i], 0.97 * n) << i;
+    ASSERT_LE(z_fp64[i], 1.03 * n) << i;
+  }
+  EXPECT_LT(log_fp64, log_plain - 0.5);  // the error shrinks at least threefold
+}
+
 TEST_F(CliTest, UnknownPlacementExitsTwo) { expect_bad_input("run --placement middle", "middle"); }
 TEST_F(CliTest, BadTruthPrecisionExitsTwo) { expect_bad_input("run --truth fp16", "fp16"); }
 TEST_F(CliTest, ZeroTaylorTermsExitsTwo) { expect_bad_input("run --taylor-terms 0", "taylor"); }

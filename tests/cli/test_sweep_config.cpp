@@ -446,3 +446,39 @@ TEST(SweepConfigShipped, TinyIsAFewSmallPoints) {
 }
 
 }  // namespace
+
+// Long-context drift: a state_accumulation axis multiplies only sata points
+// (4 modes per P), a state_block axis only the blocked ones.
+TEST(SweepConfig, StateAccumulationAxisMultipliesOnlySataPointsAndStateBlockOnlyBlocked) {
+  const SweepConfig c = parse(R"(
+method = ["sata", "exact"]
+taylor_terms = [2, 3]
+state_accumulation = ["plain", "compensated", "blocked", "fp64"]
+state_block = [16, 64]
+)");
+  const std::vector<std::tuple<std::string, unsigned, std::string, unsigned>> expected = {
+      {"sata", 2, "plain", 1024}, {"sata", 2, "compensated", 1024}, {"sata", 2, "blocked", 16},
+      {"sata", 2, "blocked", 64}, {"sata", 2, "fp64", 1024},        {"sata", 3, "plain", 1024},
+      {"sata", 3, "compensated", 1024}, {"sata", 3, "blocked", 16}, {"sata", 3, "blocked", 64},
+      {"sata", 3, "fp64", 1024},  {"exact", 2, "plain", 1024}};
+  ASSERT_EQ(c.points.size(), expected.size());
+  for (std::size_t i = 0; i < c.points.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(c.points[i].point_id, i);
+    EXPECT_EQ(c.points[i].method, std::get<0>(expected[i]));
+    EXPECT_EQ(c.points[i].taylor_terms, std::get<1>(expected[i]));
+    EXPECT_EQ(c.points[i].state_accumulation, std::get<2>(expected[i]));
+    EXPECT_EQ(c.points[i].state_block, std::get<3>(expected[i]));
+  }
+  // Without a state_block axis: 4 sata points per P and 1 exact point.
+  EXPECT_EQ(parse("method = [\"sata\", \"exact\"]\ntaylor_terms = [2, 3]\n"
+                  "state_accumulation = [\"plain\", \"compensated\", \"blocked\", \"fp64\"]\n")
+                .points.size(),
+            9u);
+  EXPECT_EQ(parse("method = \"exact\"\nstate_accumulation = \"fp64\"\n").points[0].state_accumulation, "plain");
+}
+
+TEST(SweepConfigErrors, UnknownStateAccumulationAndZeroStateBlockNameKeyAndLine) {
+  expect_error("state_accumulation = \"kahan\"\n", {}, {"sweep.toml:1:", "state_accumulation", "'kahan'"});
+  expect_error("state_block = 0\n", {}, {"sweep.toml:1:", "state_block"});
+}

@@ -119,6 +119,7 @@ TruthCache::TruthCache(PointInputs inputs, const PointSpec& first, AttentionComp
     : inputs_(std::move(inputs)), truth_(first.truth), options_(first.options), compute_(std::move(compute)) {
   options_.query_rows = first.rows;
   options_.recipe = KernelRecipe{};  // truth, oracles and policy baselines never run a kernel recipe
+  options_.state_accumulation = StateAccumulation::plain;  // nor a SATA state accumulation mode
 }
 
 AttentionOutput TruthCache::compute(Computation role, Method method, const PrecisionPolicy& policy,

@@ -155,10 +155,23 @@ void validate_method_options(Method method, const AttentionOptions& options) {
     throw InvalidMethodOption(
         fmt::format("@chebyshev_width {} is invalid (must be > 0 and <= 64)", poly.chebyshev_width));
   }
+  // Long-context drift: the state accumulation modes sum SATA's state.
+  if (options.state_accumulation != StateAccumulation::plain && method != Method::sata) {
+    throw InvalidMethodOption(fmt::format("@state_accumulation '{}' applies only to @method sata (got @method {})",
+                                          state_accumulation_name(options.state_accumulation), method_name(method)));
+  }
+  if (options.state_block < 1) {
+    throw InvalidMethodOption(fmt::format("@state_block {} is invalid (must be >= 1)", options.state_block));
+  }
 }
 
 void validate_method_options(Method method, const AttentionOptions& options, const PrecisionPolicy& policy) {
   validate_method_options(method, options);
+  if (options.state_accumulation == StateAccumulation::fp64 && policy.carrier == Carrier::mp) {
+    throw InvalidMethodOption(fmt::format("@state_accumulation 'fp64' is invalid for @precision {} (its state is "
+                                          "wider than fp64; allowed: plain, compensated, blocked)",
+                                          policy.name));
+  }
   const KernelRecipe& recipe = options.recipe;
   if (recipe.kind == RecipeKind::none) return;
   if (method != Method::exact) {
@@ -216,6 +229,8 @@ PointSpec point_spec(const PointParams& p) {
   s.options.polynomial.family = polynomial_family_by_name(p.polynomial);
   s.options.polynomial.chebyshev_width = p.chebyshev_width;
   s.options.key_centring = key_centring_by_name(p.key_centring);
+  s.options.state_accumulation = state_accumulation_by_name(p.state_accumulation);
+  s.options.state_block = p.state_block;
   validate_method_options(s.method, s.options, s.policy);
   check_recipe_shape(s.options.recipe, p.d_key);
   s.workload = workload_by_name(p.workload);

@@ -164,6 +164,9 @@ void record_fields(Rec& r, F&& f) {
   f("", "polynomial", p.polynomial);
   f("", "chebyshev_width", p.chebyshev_width);
   f("", "key_centring", p.key_centring);
+  // State accumulation modes (long-context drift; schema version 5).
+  f("", "state_accumulation", p.state_accumulation);
+  f("", "state_block", p.state_block);
 }
 
 // Component c of a record (0 total, 1 truncation, 2 rounding, 3 baseline);

@@ -72,6 +72,11 @@ struct PointParams {
   std::string polynomial = "taylor";
   double chebyshev_width = 2.0;
   std::string key_centring = "none";  // none, first-chunk
+  // Long-context drift: how SATA's state sums its tokens (plain, compensated,
+  // blocked, fp64; AttentionOptions::state_accumulation) and the tokens per
+  // block of blocked. Read by sata only.
+  std::string state_accumulation = "plain";
+  std::uint32_t state_block = 1024;
 };
 
 // Query rows per head at which a point's errors are measured: n_tokens, or
@@ -159,10 +164,12 @@ class InvalidMethodOption : public InvalidArgument {
 // for sata), kv_quant other than none only for exact-kvquant, a softmax
 // denominator finite and > 0, a read-out polynomial other than taylor only
 // for sata and taylor-quadratic, with P >= its minimum and its parameters in
-// range. Throws InvalidMethodOption.
+// range, a state accumulation other than plain only for sata and
+// state_block >= 1. Throws InvalidMethodOption.
 void validate_method_options(Method method, const AttentionOptions& options);
 // The same and, for a kernel recipe, that the method is exact, the tiles are
-// >= 1 and the precision is fp32 (a recipe sets every format itself).
+// >= 1 and the precision is fp32 (a recipe sets every format itself); and
+// state accumulation fp64 not at an mp precision.
 void validate_method_options(Method method, const AttentionOptions& options, const PrecisionPolicy& policy);
 
 // One point, typed: the method, its policy and truth, the attention options
