@@ -17,7 +17,8 @@ import numpy as np
 # key_bias_norm, sink_tokens, sink_logit and sink_alignment; version 5 only
 # appends the kernel-recipe columns recipe, tile_rows and tile_cols and the
 # read-out polynomial columns polynomial, chebyshev_width and key_centring
-# (filled in as "none", 0, 0, "taylor", 2.0, "none" for older files). Add a version here only after
+# and the a-priori estimates remainder_bound_median and predicted_rel_err_median
+# (filled in as "none", 0, 0, "taylor", 2.0, "none", NaN, NaN for older files). Add a version here only after
 # checking what it changed.
 SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
@@ -36,7 +37,8 @@ PARAMETER_COLUMNS = [
 # means what those files computed (kernel recipes: none; read-out polynomial:
 # the paper's Taylor series).
 FILLED_COLUMNS = {"recipe": "none", "tile_rows": 0, "tile_cols": 0, "polynomial": "taylor", "chebyshev_width": 2.0,
-                  "key_centring": "none"}
+                  "key_centring": "none", "remainder_bound_median": float("nan"),
+                  "predicted_rel_err_median": float("nan")}
 
 # Error components and their column / dataset prefixes.
 COMPONENT_PREFIX = {"total": "", "truncation": "trunc_", "rounding": "round_", "baseline": "baseline_"}

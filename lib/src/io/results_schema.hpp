@@ -164,6 +164,9 @@ void record_fields(Rec& r, F&& f) {
   f("", "polynomial", p.polynomial);
   f("", "chebyshev_width", p.chebyshev_width);
   f("", "key_centring", p.key_centring);
+  // A-priori truncation estimates (schema version 5).
+  f("", "remainder_bound_median", s.remainder_bound_median);
+  f("", "predicted_rel_err_median", s.predicted_rel_err_median);
 }
 
 // Component c of a record (0 total, 1 truncation, 2 rounding, 3 baseline);
