@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   const Runner bench = add_bench_command(app, command_line);
   const Runner merge = add_merge_command(app, command_line);
   const Runner drift = add_drift_command(app, command_line);
+  const Runner advise = add_advise_command(app, command_line);
 
   try {
     app.parse(argc, argv);
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("bench")) return bench();
     if (app.got_subcommand("merge")) return merge();
     if (app.got_subcommand("drift")) return drift();
+    if (app.got_subcommand("advise")) return advise();
   } catch (const InvalidArgument& e) {
     std::cerr << "satalab: error: " << e.what() << "\n";
     return kExitBadInput;

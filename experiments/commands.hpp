@@ -21,6 +21,7 @@ Runner add_sweep_command(CLI::App& app, const std::string& command_line);
 Runner add_bench_command(CLI::App& app, const std::string& command_line);
 Runner add_merge_command(CLI::App& app, const std::string& command_line);
 Runner add_drift_command(CLI::App& app, const std::string& command_line);
+Runner add_advise_command(CLI::App& app, const std::string& command_line);
 
 int main(int argc, char** argv);
 

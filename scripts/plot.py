@@ -68,6 +68,9 @@ COMMANDS = {
     "polynomials": ("polynomials.error_vs_p", "results", "polynomials",
                     "median error vs P per read-out polynomial (taylor, taylor-shift, moment-fit, chebyshev, "
                     "positive), one panel per head size"),
+    "apriori": ("apriori.predicted_vs_measured", "results", "apriori",
+                "a-priori truncation estimates (predicted relative error, remainder bound) vs the measured "
+                "median relative truncation error, per read-out polynomial"),
     "drift": ("drift.error_vs_position", "drift", "drift",
               "long-context drift: relative error vs position per state accumulation mode and precision, "
               "with exact attention's own error (from satalab drift; several files: one per precision)"),

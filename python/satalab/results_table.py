@@ -16,9 +16,11 @@ import numpy as np
 # columns modifiers, rope_theta, outlier_channels, outlier_magnitude,
 # key_bias_norm, sink_tokens, sink_logit and sink_alignment; version 5 only
 # appends the kernel-recipe columns recipe, tile_rows and tile_cols and the
-# read-out polynomial columns polynomial, chebyshev_width and key_centring and
-# the state accumulation columns state_accumulation and state_block (filled in
-# as "none", 0, 0, "taylor", 2.0, "none", "plain", 1024 for older files). Add a version here only after
+# read-out polynomial columns polynomial, chebyshev_width and key_centring,
+# the state accumulation columns state_accumulation and state_block and the
+# a-priori estimates remainder_bound_median and predicted_rel_err_median
+# (filled in as "none", 0, 0, "taylor", 2.0, "none", "plain", 1024, NaN, NaN
+# for older files). Add a version here only after
 # checking what it changed.
 SUPPORTED_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
@@ -38,7 +40,8 @@ PARAMETER_COLUMNS = [
 # means what those files computed (kernel recipes: none; read-out polynomial:
 # the paper's Taylor series; state accumulation: plain).
 FILLED_COLUMNS = {"recipe": "none", "tile_rows": 0, "tile_cols": 0, "polynomial": "taylor", "chebyshev_width": 2.0,
-                  "key_centring": "none", "state_accumulation": "plain", "state_block": 1024}
+                  "key_centring": "none", "state_accumulation": "plain", "state_block": 1024,
+                  "remainder_bound_median": float("nan"), "predicted_rel_err_median": float("nan")}
 
 # Error components and their column / dataset prefixes.
 COMPONENT_PREFIX = {"total": "", "truncation": "trunc_", "rounding": "round_", "baseline": "baseline_"}

@@ -142,6 +142,7 @@ class PlotTest(unittest.TestCase):
         self.assert_png(["needle", self.needle], expected_pixels(1, 2, 4.2, 3.2))
         self.assert_png(["pareto", self.pareto, "--where", "precision=fp32"], expected_pixels(1, 1, 6.4, 4.4))
         self.assert_png(["polynomials", self.poly], expected_pixels(1, 2, 4.2, 3.4))
+        self.assert_png(["apriori", self.poly], expected_pixels(1, 1, 4.6, 4.0))
         # One panel per workload (gaussian, gaussian+rope) and d_key.
         self.assert_png(["pareto-grid", self.schemes], expected_pixels(2, 1, 5.0, 3.8))
         # Kernel recipes: one row of panels per workload (gaussian, gaussian+outliers).
@@ -169,7 +170,7 @@ class PlotTest(unittest.TestCase):
         self.assertEqual(result.returncode, 0)
         for name in ("cost-vs-context", "cost-packing", "cost-heads", "cost-alpha", "hist-grid", "position-grid",
                      "scale", "decomposition", "normalisers", "context", "needle", "pareto", "pareto-grid", "recipes",
-                     "bench", "polynomials", "drift"):
+                     "bench", "polynomials", "apriori", "drift"):
             self.assertIn(name, result.stdout)
             self.assertEqual(run([sys.executable, PLOT, name, "--help"]).returncode, 0, name)
 

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "satalab/basis/symmetric_basis.hpp"
+#include "satalab/experiment/a_priori.hpp"
 #include "satalab/cost/cost.hpp"
 #include "satalab/io/hdf5_arrays.hpp"
 #include "satalab/memory.hpp"
@@ -235,6 +236,9 @@ void fill_result(const PointSpec& spec, const PointEvaluation& ev, TruthCache& c
   }
   r.needle_hit_rate = ev.needle_hit_rate;
   r.needle_truth_hit_rate = ev.needle_truth_hit_rate;
+  const APrioriEstimate estimate = a_priori_estimate(spec, cache.inputs().qkv, cache.rows());
+  r.remainder_bound_median = estimate.remainder_bound_median;
+  r.predicted_rel_err_median = estimate.predicted_rel_err_median;
   if (outputs) {
     r.y = ev.output.y.data;
     r.y_truth = cache.truth_output().y.data;

@@ -167,6 +167,9 @@ void record_fields(Rec& r, F&& f) {
   // State accumulation modes (long-context drift; schema version 5).
   f("", "state_accumulation", p.state_accumulation);
   f("", "state_block", p.state_block);
+  // A-priori truncation estimates (schema version 5).
+  f("", "remainder_bound_median", s.remainder_bound_median);
+  f("", "predicted_rel_err_median", s.predicted_rel_err_median);
 }
 
 // Component c of a record (0 total, 1 truncation, 2 rounding, 3 baseline);

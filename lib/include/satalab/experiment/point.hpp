@@ -117,6 +117,12 @@ struct PointResult {
   // Raw outputs, only with --save-outputs (float64 [heads, rows, d_value] and
   // [heads, rows], rows = measured_rows(params)).
   std::vector<double> y, y_truth, z;
+  // A-priori truncation estimates (experiment/a_priori.hpp): medians over the
+  // measured rows of the read-out polynomial's remainder bound on the query's
+  // logit interval and of the predicted relative error; NaN unless the method
+  // is sata or taylor-quadratic.
+  double remainder_bound_median = std::numeric_limits<double>::quiet_NaN();
+  double predicted_rel_err_median = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct PointRecord {

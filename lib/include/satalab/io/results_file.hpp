@@ -32,7 +32,8 @@ namespace satalab {
 //    sink_tokens, sink_logit, sink_alignment after kv_quant (table and journal); workload fitted.
 // 5: kernel-recipe columns recipe, tile_rows, tile_cols, then the read-out polynomial columns
 //    polynomial, chebyshev_width, key_centring, then the state accumulation columns
-//    state_accumulation, state_block, after truth_wall_s (table and journal).
+//    state_accumulation, state_block, remainder_bound_median, predicted_rel_err_median,
+//    after truth_wall_s (table and journal).
 inline constexpr int kResultsSchemaVersion = 5;
 // Root attributes of a results file. A file holds the points of shard
 // shard_index of shard_count of the sweep (1 of 1: the whole sweep, e.g. a
